@@ -1,0 +1,1 @@
+"""Values shared by every layer: references, descriptors, manifests and errors. No I/O here."""

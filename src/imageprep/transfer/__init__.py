@@ -1,0 +1,1 @@
+"""The copy engine and the image-store interface it is written against."""

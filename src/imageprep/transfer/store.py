@@ -1,0 +1,58 @@
+"""The one interface every place an image can live implements.
+
+A remote registry, the local image-serve tree and local containers storage all offer the same
+few operations, so the copy engine is written once against :class:`ImageStore`. Repositories are
+API paths (``tripleomaster/centos-binary-nova-api``); references are tags or digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from imageprep.model.manifest import Descriptor, Manifest
+
+
+class ImageStore(Protocol):
+    """Where images can be read from and written to."""
+
+    @property
+    def location(self) -> str:
+        """How operators know this store (``127.0.0.1:5000``, ``/var/lib/image-serve``)."""
+        ...
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        """The manifest under a tag or digest; raises ``NotFoundError`` when there is none."""
+        ...
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag points at, or ``None`` when the tag does not exist (cheap: a HEAD)."""
+        ...
+
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
+        """Store the manifest's exact bytes under a tag or its digest."""
+        ...
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """Whether the repository can already serve this blob."""
+        ...
+
+    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
+        """Stream a blob's bytes; the caller verifies the digest."""
+        ...
+
+    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+        """Store a blob from a stream; nothing is committed if the stream raises."""
+        ...
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Make a blob of another repository of this store available here without copying bytes.
+
+        Returns False when the store could not mount it (the caller then copies it).
+        """
+        ...
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag of the repository (all pages); empty when the repository does not exist."""
+        ...
