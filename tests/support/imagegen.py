@@ -106,11 +106,16 @@ def make_image(
         "layers": [b.descriptor() for b in layers],
     }
     manifest = json.dumps(manifest_doc, indent=3).encode()
-    return GeneratedImage(manifest=manifest, manifest_media_type=manifest_type, config=config, layers=tuple(layers))
+    return GeneratedImage(
+        manifest=manifest, manifest_media_type=manifest_type, config=config, layers=tuple(layers)
+    )
 
 
 def write_oci_layout(directory: Path, images: dict[str, GeneratedImage]) -> None:
-    """Write ``{tag: image}`` (OCI-typed images only: skopeo skips Docker-typed index entries) as one OCI image layout (``skopeo copy oci:DIR:TAG ...``)."""
+    """Write ``{tag: image}`` as one OCI image layout (``skopeo copy oci:DIR:TAG ...``).
+
+    Only OCI-typed images are usable this way: skopeo skips Docker-typed index entries.
+    """
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))

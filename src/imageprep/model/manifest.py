@@ -88,7 +88,7 @@ class Manifest:
 
     @classmethod
     def parse(cls, raw: bytes, content_type: str | None, where: str) -> Manifest:
-        """Parse manifest bytes; ``content_type`` is the server's header, used when the body has no mediaType."""
+        """Parse manifest bytes; ``content_type`` (the server's header) counts when the body has none."""
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -102,10 +102,7 @@ class Manifest:
                 hint="rebuild or re-push the image with a current client (schema 2 or OCI)",
             )
         if not media_type:
-            if "manifests" in data:
-                media_type = mediatypes.OCI_INDEX
-            else:
-                media_type = mediatypes.OCI_MANIFEST
+            media_type = mediatypes.OCI_INDEX if "manifests" in data else mediatypes.OCI_MANIFEST
         if media_type not in mediatypes.SUPPORTED_MANIFESTS:
             raise UnsupportedMediaTypeError(f"{where} has an unsupported manifest type {media_type!r}")
         digest = sha256_digest(raw)

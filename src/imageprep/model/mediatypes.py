@@ -21,6 +21,4 @@ SUPPORTED_MANIFESTS = IMAGE_MANIFESTS | MANIFEST_INDEXES
 
 # What we ask registries for: every type we can copy, and no q-values (several registries
 # mishandle them).
-MANIFEST_ACCEPT = ", ".join(
-    [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST]
-)
+MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])

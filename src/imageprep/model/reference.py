@@ -83,7 +83,9 @@ class ImageReference:
                 )
         name_length = len(domain) + bool(domain) + len(remainder)
         if name_length > MAX_NAME_LENGTH:
-            raise InvalidReferenceError(f"image name in {original!r} is longer than {MAX_NAME_LENGTH} characters")
+            raise InvalidReferenceError(
+                f"image name in {original!r} is longer than {MAX_NAME_LENGTH} characters"
+            )
         return cls(domain=domain, path=remainder, tag=tag, digest=digest)
 
     @property

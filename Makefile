@@ -1,0 +1,33 @@
+# imageprep: `make demo` runs the main job end to end; `make test` runs every test.
+# Both install what they need first (Debian packages and a .venv), so they work on a fresh machine.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: deps test lint typecheck unit demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+lint: deps
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src
+
+typecheck: deps
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: deps
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+demo: deps
+	@scripts/demo.sh
+
+bench: deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) demo-work .mypy_cache .ruff_cache

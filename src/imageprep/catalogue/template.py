@@ -1,0 +1,105 @@
+"""Rendering the catalogue template into the list of images one entry knows about."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from imageprep.catalogue.yamlfile import parse_yaml
+from imageprep.model.errors import CatalogueError, ConfigurationError
+
+TEMPLATE_RESOURCE = "tripleo_containers.yaml.j2"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueImage:
+    """One image of the rendered catalogue."""
+
+    reference: str
+    source: str
+    params: tuple[str, ...]
+    services: frozenset[str]
+
+
+def _yaml_double_quoted(value: Any) -> str:
+    """Every value the template prints sits inside a double-quoted scalar: escape what would end it."""
+    text = "" if value is None else str(value)
+    return json.dumps(text)[1:-1]  # JSON string escapes are valid YAML double-quoted escapes
+
+
+class CatalogueTemplate:
+    """The Jinja2 catalogue; rendered once per entry with that entry's variables."""
+
+    def __init__(self, text: str, origin: str) -> None:
+        self.text = text
+        self.origin = origin
+
+    @classmethod
+    def builtin(cls) -> CatalogueTemplate:
+        """The catalogue shipped with imageprep."""
+        text = resources.files("imageprep.catalogue").joinpath("data", TEMPLATE_RESOURCE).read_text("utf-8")
+        return cls(text, f"<built-in {TEMPLATE_RESOURCE}>")
+
+    @classmethod
+    def from_file(cls, path: Path) -> CatalogueTemplate:
+        """An operator-supplied catalogue template."""
+        try:
+            return cls(path.read_text(encoding="utf-8"), str(path))
+        except OSError as exc:
+            raise ConfigurationError(f"{path}: cannot read catalogue template: {exc}") from exc
+
+    @cached_property
+    def _compiled(self) -> jinja2.Template:
+        environment = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            finalize=_yaml_double_quoted,
+            autoescape=False,
+            keep_trailing_newline=True,
+        )
+        try:
+            return environment.from_string(self.text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise CatalogueError(f"{self.origin}:{exc.lineno}: template syntax error: {exc.message}") from exc
+
+    def render(self, variables: Mapping[str, Any], context: str) -> list[CatalogueImage]:
+        """The images the template lists for ``variables``; ``context`` names the entry in errors."""
+        try:
+            rendered = self._compiled.render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise CatalogueError(
+                f"{context}: the catalogue template {self.origin} uses a variable with no value: "
+                f"{exc.message}",
+                hint="add it to the entry's `set` or to the defaults file",
+            ) from exc
+        except jinja2.TemplateError as exc:
+            raise CatalogueError(f"{context}: rendering {self.origin} failed: {exc}") from exc
+        document = parse_yaml(rendered, f"{self.origin} (rendered for {context})")
+        return _images_from(document, self.origin)
+
+
+def _images_from(document: Any, origin: str) -> list[CatalogueImage]:
+    if not isinstance(document, dict) or not isinstance(document.get("images"), list):
+        raise CatalogueError(f"{origin}: the rendered catalogue must be a mapping with an `images` list")
+    images = []
+    for position, item in enumerate(document["images"]):
+        try:
+            images.append(
+                CatalogueImage(
+                    reference=str(item["image"]),
+                    source=str(item["source"]),
+                    params=tuple(str(p) for p in item["params"]),
+                    services=frozenset(str(s) for s in (item.get("services") or ())),
+                )
+            )
+        except (KeyError, TypeError) as exc:
+            raise CatalogueError(
+                f"{origin}: image #{position + 1} lacks image, source or params ({exc})"
+            ) from exc
+    return images

@@ -1,0 +1,1 @@
+"""The command line: cliff commands that parse options into settings and call the library."""

@@ -1,0 +1,46 @@
+"""The base of every imageprep command: one error line and a stable exit code, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import traceback
+from typing import Any
+
+from cliff.command import Command
+
+from imageprep.model.errors import ImageprepError
+
+LOG = logging.getLogger("imageprep")
+EXIT_INTERRUPTED = 130
+
+
+def command_line(program: str, arguments: list[str] | None = None) -> str:
+    """The command as the operator typed it (for generated-file headers)."""
+    args = sys.argv[1:] if arguments is None else arguments
+    return " ".join([program, *(shlex.quote(arg) for arg in args)])
+
+
+class ImageprepCommand(Command):
+    """Maps :class:`ImageprepError` to its exit code; ``--debug`` adds the traceback."""
+
+    auth_required = False
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        try:
+            result: int = super().run(parsed_args) or 0
+            return result
+        except ImageprepError as exc:
+            if getattr(self.app_args, "debug", False):
+                traceback.print_exc(file=sys.stderr)
+            for line in str(exc).splitlines():
+                self.app.stderr.write(f"error: {line}\n" if not line.startswith("  ") else f"{line}\n")
+            return exc.exit_code
+        except KeyboardInterrupt:
+            self.app.stderr.write("error: interrupted\n")
+            return EXIT_INTERRUPTED
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Orchestration: environment in, heat parameters (and, later, copies) out."""

@@ -1,0 +1,55 @@
+"""Writing heat environment documents: a comment header, sorted YAML, atomic replacement."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imageprep.model.errors import ConfigurationError
+
+
+def render_document(document: Mapping[str, Any], command_line: str, generated_at: datetime) -> str:
+    """The document as YAML (block style, sorted keys) under a header saying how it was made."""
+    header = f"# Generated with the following on {generated_at.isoformat()}\n#\n#   {command_line}\n#\n\n"
+    body = yaml.safe_dump(dict(document), default_flow_style=False, sort_keys=True, width=4096)
+    return header + body
+
+
+def write_atomically(path: Path, text: str, *, keep_backup: bool = False) -> Path | None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix.
+
+    With ``keep_backup`` an existing file is first copied to ``<path>.backup``; that copy is
+    returned. A failure leaves the existing file untouched.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ConfigurationError(f"{path}: directory {directory} does not exist")
+    backup = None
+    try:
+        if keep_backup and path.exists():
+            backup = path.with_name(path.name + ".backup")
+            shutil.copy2(path, backup)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    return backup

@@ -1,0 +1,92 @@
+"""Turning prepared images into heat parameters: layering, legacy names, insecure registries, ceph."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from imageprep.prepare.evaluate import PreparedImage
+
+_CONTAINER_PARAM = re.compile(r"Container(\w+)Image")
+CEPH_DAEMON_PARAM = "ContainerCephDaemonImage"
+INSECURE_PARAM = "DockerInsecureRegistryAddress"
+CEPH_EXTRA_PARAM = "CephAnsibleExtraConfig"
+
+
+def image_parameters(images: Iterable[PreparedImage]) -> dict[str, str]:
+    """Each image's parameters set to its final reference; later images win over earlier ones."""
+    parameters: dict[str, str] = {}
+    for image in images:
+        for name in image.params:
+            parameters[name] = str(image.target)
+    return parameters
+
+
+def with_legacy_aliases(parameters: Mapping[str, str]) -> dict[str, str]:
+    """Also write every ``Container<X>Image`` under its pre-Train name ``Docker<X>Image``."""
+    result = dict(parameters)
+    for name, value in parameters.items():
+        match = _CONTAINER_PARAM.fullmatch(name)
+        if match:
+            result[f"Docker{match.group(1)}Image"] = value
+    return result
+
+
+def surviving_images(images: Sequence[PreparedImage]) -> list[PreparedImage]:
+    """Images at least one of whose parameters was not overridden by a later image.
+
+    An image whose every parameter a later entry replaced would be copied for nothing.
+    """
+    final: dict[str, int] = {}
+    for position, image in enumerate(images):
+        for name in image.params:
+            final[name] = position
+    return [image for position, image in enumerate(images) if position in final.values()]
+
+
+def insecure_addresses(
+    declared: Any, images: Iterable[PreparedImage], insecure_hosts: Iterable[str]
+) -> list[str]:
+    """Registries nodes must reach without verified TLS, sorted.
+
+    The local image-serve registry always (it serves plain HTTP); push destinations found or
+    declared insecure; and whatever the operator already listed, so writing this parameter never
+    drops an address the operator's own environment had.
+    """
+    addresses: set[str] = set()
+    if isinstance(declared, str):
+        addresses.update(part.strip() for part in declared.split(",") if part.strip())
+    elif isinstance(declared, list):
+        addresses.update(str(item) for item in declared)
+    insecure = set(insecure_hosts)
+    for image in images:
+        if image.destination and (image.to_local_registry or image.destination in insecure):
+            addresses.add(image.destination)
+    return sorted(addresses)
+
+
+def ceph_registry_credentials(
+    images: Sequence[PreparedImage],
+    credentials: Mapping[str, tuple[str, str]],
+    operator_extra: Any,
+) -> dict[str, Any] | None:
+    """``CephAnsibleExtraConfig`` carrying the ceph registry login, when credentials exist for it.
+
+    The registry is the host of ``ceph_namespace`` of the entry that produced the final ceph daemon
+    image. Keys the operator's own ``CephAnsibleExtraConfig`` has are kept as the operator wrote them.
+    """
+    producer = None
+    for image in images:
+        if CEPH_DAEMON_PARAM in image.params:
+            producer = image
+    if producer is None:
+        return None
+    host = producer.source.registry  # the image is {ceph_namespace}/{ceph_image}:{ceph_tag}
+    if host not in credentials:
+        return None
+    username, password = credentials[host]
+    extra = {"ceph_docker_registry_username": username, "ceph_docker_registry_password": password}
+    if isinstance(operator_extra, dict):
+        extra.update(operator_extra)
+    return extra

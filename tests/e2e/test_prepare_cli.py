@@ -1,0 +1,204 @@
+"""``imageprep prepare default`` and a dry-run ``imageprep prepare``, run as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import Run
+
+SEED_DEFAULT = """\
+parameter_defaults:
+  ContainerImagePrepare:
+  - set:
+      ceph_image: daemon
+      ceph_namespace: docker.io/ceph
+      ceph_tag: v4.0.0-stable-4.0-nautilus-centos-7-x86_64
+      name_prefix: centos-binary-
+      name_suffix: ''
+      namespace: docker.io/tripleomaster
+      neutron_driver: null
+      tag: current-tripleo
+    tag_from_label: rdo_version
+"""
+SEED_UNDERCLOUD = SEED_DEFAULT.replace("  - set:\n", "  - push_destination: true\n    set:\n")
+SEED_LAYERING = """\
+parameter_defaults:
+  LocalContainerRegistry: 192.168.24.1
+  ContainerImagePrepare:
+  - tag_from_label: rdo_version
+    push_destination: true
+    excludes:
+    - nova-api
+    set:
+      namespace: docker.io/tripleomaster
+      name_prefix: centos-binary-
+      name_suffix: ''
+      tag: current-tripleo
+  - push_destination: true
+    includes:
+    - nova-api
+    set:
+      namespace: mylocal
+      tag: myhotfix
+"""
+
+
+def _body(text: str) -> str:
+    """The document without its comment header."""
+    return text.split("\n\n", 1)[1]
+
+
+def test_prepare_default_prints_the_seed_document(imageprep: Run) -> None:
+    process = imageprep("prepare", "default", check=True)
+    assert process.stdout.startswith("# Generated with the following on ")
+    assert "\n#\n#   imageprep prepare default\n#\n\n" in process.stdout
+    assert _body(process.stdout) == SEED_DEFAULT
+
+
+def test_prepare_default_local_push_destination_is_the_undercloud_variant(imageprep: Run) -> None:
+    process = imageprep("prepare", "default", "--local-push-destination", check=True)
+    assert _body(process.stdout) == SEED_UNDERCLOUD
+
+
+def test_prepare_default_registry_login_and_backup(imageprep: Run, tmp_path: Path) -> None:
+    out = tmp_path / "containers-prepare-parameters.yaml"
+    out.write_text("previous\n")
+    process = imageprep(
+        "prepare", "default", "--enable-registry-login", "--output-env-file", str(out), check=True
+    )
+    written = yaml.safe_load(out.read_text())
+    assert written["parameter_defaults"]["ContainerImageRegistryLogin"] is True
+    assert out.read_text() == process.stdout
+    assert (tmp_path / "containers-prepare-parameters.yaml.backup").read_text() == "previous\n"
+    assert "ContainerImageRegistryCredentials" in process.stderr
+
+
+def test_dry_run_layering_example_gives_the_seed_parameters(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(SEED_LAYERING)
+    process = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml", check=True)
+    parameters = yaml.safe_load((tmp_path / "out.yaml").read_text())["parameter_defaults"]
+    assert parameters["DockerNovaApiImage"] == "192.168.24.1:8787/mylocal/centos-binary-nova-api:myhotfix"
+    assert parameters["DockerNeutronMetadataImage"] == (
+        "192.168.24.1:8787/tripleomaster/centos-binary-neutron-metadata-agent:current-tripleo"
+    )
+    assert list(parameters) == sorted(parameters)
+    assert process.stderr.count("tag_from_label 'rdo_version' is not evaluated") == 1
+    assert "95 images" in process.stderr
+    assert process.stdout == ""
+
+
+def test_prepare_without_output_file_prints_the_document(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n  - set: {tag: l}\n    includes: [nova-api]\n"
+    )
+    process = imageprep("prepare", "-e", "env.yaml", "--dry-run", check=True)
+    assert process.stdout.startswith("# Generated with the following on ")
+    parameters = yaml.safe_load(process.stdout)["parameter_defaults"]
+    assert sorted(parameters) == sorted(
+        f"{kind}{name}Image"
+        for kind in ("Container", "Docker")
+        for name in ("NovaApi", "NovaConfig", "NovaMetadata", "NovaMetadataConfig")
+    )
+    assert set(parameters.values()) == {"docker.io/tripleomaster/centos-binary-nova-api:l"}
+
+
+def test_environment_directory_default_is_used_when_it_exists(imageprep: Run, tmp_path: Path) -> None:
+    directory = tmp_path / "home" / ".tripleo" / "environments"
+    directory.mkdir(parents=True)
+    (directory / "prep.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n  - set: {tag: from-dir}\n    includes: [keystone]\n"
+    )
+    process = imageprep("prepare", "--dry-run", check=True)
+    assert yaml.safe_load(process.stdout)["parameter_defaults"]["ContainerKeystoneImage"].endswith(
+        ":from-dir"
+    )
+
+
+def test_roles_file_filters_services(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "roles.yaml").write_text(
+        "- name: Compute\n  CountDefault: 1\n  ServicesDefault:\n  - OS::TripleO::Services::NovaCompute\n"
+    )
+    (tmp_path / "env.yaml").write_text("parameter_defaults:\n  ContainerImagePrepare:\n  - set: {tag: l}\n")
+    process = imageprep("prepare", "-e", "env.yaml", "-r", "roles.yaml", "--dry-run", check=True)
+    parameters = yaml.safe_load(process.stdout)["parameter_defaults"]
+    assert sorted(parameters) == [
+        "ContainerNovaComputeImage",
+        "ContainerNovaLibvirtConfigImage",
+        "DockerNovaComputeImage",
+        "DockerNovaLibvirtConfigImage",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            "parameter_defaults:\n  ContainerImagePrepare:\n  - includes: nova-api\n",
+            "env.yaml: ContainerImagePrepare[0]: includes: must be a list of strings",
+        ),
+        (
+            "parameter_defaults:\n  ContainerImagePrepare: {set: {}}\n",
+            "env.yaml: ContainerImagePrepare must be a list of entries",
+        ),
+        (
+            "parameter_defaults:\n  ContainerImagePrepare:\n  - set: [x]\n",
+            "env.yaml: ContainerImagePrepare[0]: set: must be a mapping",
+        ),
+        (
+            "parameter_defaults:\n  ContainerImagePrepare:\n  - tag_from_label: '{version'\n",
+            "env.yaml: ContainerImagePrepare[0]: tag_from_label:",
+        ),
+        (
+            "parameter_defaults:\n  ContainerImagePrepare:\n  - bogus: 1\n",
+            "env.yaml: ContainerImagePrepare[0]: bogus: unknown key",
+        ),
+        ("parameter_defaults:\n  ContainerImagePrepare: [\n", "env.yaml:3:1: invalid YAML"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_leaves_the_output_untouched(
+    imageprep: Run, tmp_path: Path, env: str, message: str
+) -> None:
+    (tmp_path / "env.yaml").write_text(env)
+    (tmp_path / "out.yaml").write_text("keep me\n")
+    process = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml")
+    assert process.returncode == 2
+    assert f"error: {message}" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert process.stderr.count("error:") == 1
+    assert (tmp_path / "out.yaml").read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_debug_shows_the_traceback(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text("parameter_defaults:\n  ContainerImagePrepare: 3\n")
+    process = imageprep("--debug", "prepare", "-e", "env.yaml", "--dry-run")
+    assert process.returncode == 2
+    assert "Traceback" in process.stderr
+
+
+def test_missing_environment_file_is_named(imageprep: Run) -> None:
+    process = imageprep("prepare", "-e", "missing.yaml", "--dry-run")
+    assert process.returncode == 2
+    assert "error: missing.yaml: no such file" in process.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        (
+            ["prepare", "default"],
+            ["--output-env-file", "--local-push-destination", "--enable-registry-login"],
+        ),
+        (["prepare"], ["--environment-file", "--environment-directory", "--roles-file", "--dry-run"]),
+    ],
+)
+def test_help_lists_every_option_with_its_default(
+    imageprep: Run, command: list[str], options: list[str]
+) -> None:
+    process = imageprep(*command, "--help", check=True)
+    for option in options:
+        assert option in process.stdout
+    assert process.stdout.count("(default:") >= len(options)
