@@ -11,7 +11,7 @@ deps:
 	@scripts/install-deps.sh
 
 lint: deps
-	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff check .
 	$(PY) -m ruff format --check src
 
 typecheck: deps
