@@ -1,0 +1,102 @@
+"""One place that builds registry clients sharing a connection pool, tokens, logins and TLS policy.
+
+A run talks to several registries from several threads; they all share one :class:`Transport`
+(pooled, thread-safe), one :class:`TokenCache`, one :class:`CredentialStore` and one
+:class:`EndpointPolicy`, so each token is fetched and each host probed once per run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+
+from imageprep.model.reference import ImageReference
+from imageprep.registry.auth import Authenticator
+from imageprep.registry.client import RegistryClient, UploadPolicy, host_architecture
+from imageprep.registry.connection import Connection
+from imageprep.registry.credentials import CredentialStore
+from imageprep.registry.endpoint import EndpointPolicy, Scheme
+from imageprep.registry.tokens import TokenCache
+from imageprep.registry.transport import RetryPolicy, Timeouts, Transport
+
+
+class RegistrySession:
+    """Hands out one :class:`RegistryClient` per registry host; close it (or use ``with``) when done.
+
+    ``insecure`` is a set of ``HOST:PORT`` the operator declared insecure; ``ca_file`` adds trusted
+    CAs (the CLI passes ``SSL_CERT_FILE`` here); ``mirror`` is ``DockerRegistryMirror``.
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialStore | None = None,
+        *,
+        insecure: Iterable[str] = (),
+        ca_file: str | Path | None = None,
+        mirror: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        upload: UploadPolicy | None = None,
+        page_size: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        architecture: Callable[[], str] = host_architecture,
+    ) -> None:
+        self.credentials = credentials or CredentialStore()
+        self.tokens = TokenCache()
+        self._transport = Transport(
+            ca_file=str(ca_file) if ca_file else None,
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
+            sleep=sleep,
+        )
+        self.endpoints = EndpointPolicy(self._transport, insecure=insecure, mirror=mirror)
+        self._authenticator = Authenticator(self.credentials, self.tokens, clock=clock)
+        self._upload = upload or UploadPolicy()
+        self._page_size = page_size
+        self._architecture = architecture
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, registry: str) -> RegistryClient:
+        """The client for a registry host as operators name it (``docker.io``, ``127.0.0.1:5000``)."""
+        key = registry.strip().rstrip("/").lower()
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                connection = Connection(key, self._transport, self.endpoints, self._authenticator)
+                client = RegistryClient(
+                    connection,
+                    upload=self._upload,
+                    page_size=self._page_size,
+                    architecture=self._architecture,
+                )
+                self._clients[key] = client
+            return client
+
+    def probe(self, registry: str) -> Scheme:
+        """How the host is reached: ``https``, ``https-noverify`` or ``http`` (cached)."""
+        return self.endpoints.probe(registry)
+
+    def insecure_hosts(self) -> frozenset[str]:
+        """Hosts reached without verified TLS so far, plus the declared-insecure ones."""
+        return self.endpoints.insecure_hosts()
+
+    def labels(self, reference: ImageReference) -> dict[str, str]:
+        """The labels of the image a reference names (this machine's architecture for a list)."""
+        return self.client(reference.registry).labels(reference.repository, reference.reference)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._transport.close()
+
+    def __enter__(self) -> RegistrySession:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,450 @@
+"""The HTTP boundary: the only module that touches httpx.
+
+Everything above it deals in :class:`HttpResponse` / :class:`StreamedResponse` values and the
+:mod:`imageprep.model.errors` tree. Transient failures (connection problems, 429, 500, 502-504) are
+retried here with jittered exponential backoff that honours ``Retry-After``; everything else is
+handed up or translated once, in :func:`raise_for_status`, so operators always see the same wording.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, NoReturn
+
+import httpx
+import tenacity
+
+from imageprep.model.errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    NotFoundError,
+    RegistryError,
+    TransientError,
+)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+Body = bytes | Iterable[bytes] | None
+ProbeOutcome = int | Literal["tls-error", "unreachable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-request limits in seconds; strict so that a dead registry fails instead of hanging a run."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    write: float = 60.0
+    pool: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently transient failures are retried.
+
+    ``backoff`` is the exponential multiplier and ``max_backoff`` its cap; a server's ``Retry-After``
+    replaces the computed wait but is capped by ``max_retry_after`` so one answer cannot stall a run.
+    """
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+    max_retry_after: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A complete response; header names are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+
+    def header(self, name: str) -> str | None:
+        """One header's value (``None`` when absent)."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True)
+class StreamedResponse:
+    """A response whose body is read piece by piece; read errors come out as our errors."""
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+    _response: httpx.Response = field(repr=False)
+    _context: str = field(repr=False)
+
+    def header(self, name: str) -> str | None:
+        """One header's value (``None`` when absent)."""
+        return self.headers.get(name.lower())
+
+    def iter_bytes(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The body in chunks of at most ``chunk_size`` bytes."""
+        try:
+            yield from self._response.iter_bytes(chunk_size)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{self._context}: connection lost while reading: {_describe(exc)}") from exc
+
+    def read(self) -> bytes:
+        """The whole (small) body: error documents and redirects."""
+        return b"".join(self.iter_bytes())
+
+    def complete(self) -> HttpResponse:
+        """Read the body and return the plain response value."""
+        return HttpResponse(self.status, self.headers, self.read(), self.url)
+
+
+class _Retryable(Exception):
+    """Internal signal to tenacity: this attempt failed transiently."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    return {key.lower(): value for key, value in response.headers.items()}
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line cause, from the innermost exception that says something."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if str(cause):
+            text = str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return text
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether an exception chain was caused by the TLS handshake (not by an unreachable host)."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ssl.SSLError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def is_certificate_failure(exc: BaseException) -> bool:
+    """Whether an exception chain was caused by certificate verification."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Jittered exponential backoff, replaced by a capped ``Retry-After`` when the server sent one."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._backoff = tenacity.wait_random_exponential(multiplier=policy.backoff, max=policy.max_backoff)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self._policy.max_retry_after)
+        return float(self._backoff(retry_state))
+
+
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise RegistryError(f"cannot load CA certificates from {ca_file}: {exc}") from exc
+    return context
+
+
+class Transport:
+    """One pooled, thread-safe HTTP client (plus an unverified twin for declared-insecure hosts).
+
+    ``sleep`` is injectable so that tests can check backoff without waiting for it.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_file: str | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        max_connections: int = 24,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._timeout = httpx.Timeout(
+            connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
+        )
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._retry = retry
+        self._sleep = sleep
+        # trust_env is off: the library never reads proxies or certificates from the environment;
+        # the caller passes what it wants.
+        self._verified = self._new_client(_ssl_context(ca_file))
+        self._unverified: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
+        return httpx.Client(
+            verify=verify, timeout=self._timeout, limits=self._limits, follow_redirects=False, trust_env=False
+        )
+
+    def _client(self, verify: bool) -> httpx.Client:
+        if verify:
+            return self._verified
+        with self._lock:
+            if self._unverified is None:
+                self._unverified = self._new_client(False)
+            return self._unverified
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._verified.close()
+        with self._lock:
+            if self._unverified is not None:
+                self._unverified.close()
+
+    def _retrying(self) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(max(1, self._retry.attempts)),
+            wait=_Wait(self._retry),
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+    def _open(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str | list[str]] | None,
+        content: Body,
+        verify: bool,
+        context: str,
+    ) -> httpx.Response:
+        """One attempt: send and return the open response, or raise ``_Retryable`` / our error."""
+        client = self._client(verify)
+        target = httpx.URL(url)
+        if params:
+            # Merged by hand: httpx would replace a query the registry put in an upload Location.
+            target = target.copy_merge_params(params)
+        request = client.build_request(method, target, headers=dict(headers), content=content)
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out ({_describe(exc)})") from exc
+        except httpx.TransportError as exc:
+            if is_certificate_failure(exc):
+                raise RegistryError(
+                    f"{context}: TLS certificate verification failed: {_describe(exc)}",
+                    hint="pass the registry's CA file, or declare the registry insecure if that is intended",
+                ) from exc
+            raise _Retryable(f"connection failed ({_describe(exc)})") from exc
+        except httpx.HTTPError as exc:  # invalid URL and similar: not worth retrying
+            raise RegistryError(f"{context}: request failed: {_describe(exc)}") from exc
+        if response.status_code in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+            response.close()
+            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+        return response
+
+    def _attempts(self, replayable: bool) -> tenacity.Retrying:
+        if replayable:
+            return self._retrying()
+        # A streamed body can be sent only once; the caller retries the whole operation.
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(1),
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+
+    def _open_with_retries(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str | list[str]] | None,
+        content: Body,
+        verify: bool,
+        context: str,
+    ) -> httpx.Response:
+        replayable = content is None or isinstance(content, bytes)
+        try:
+            for attempt in self._attempts(replayable):
+                with attempt:
+                    return self._open(
+                        method,
+                        url,
+                        headers=headers,
+                        params=params,
+                        content=content,
+                        verify=verify,
+                        context=context,
+                    )
+        except _Retryable as exc:
+            tries = self._retry.attempts if replayable else 1
+            raise TransientError(
+                f"{context}: {exc.reason} after {tries} attempt(s)",
+                hint="the registry may be overloaded or unreachable; try again later",
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
+        content: Body = None,
+        verify: bool = True,
+        context: str,
+    ) -> HttpResponse:
+        """Send a request and read the whole answer; transient failures are retried.
+
+        ``content`` given as bytes is replayed on retries; an iterable is streamed once.
+        ``context`` names the registry and image in error messages.
+        """
+        response = self._open_with_retries(
+            method, url, headers=headers or {}, params=params, content=content, verify=verify, context=context
+        )
+        try:
+            body = response.read()
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{context}: connection lost while reading: {_describe(exc)}") from exc
+        finally:
+            response.close()
+        return HttpResponse(response.status_code, _headers(response), body, str(response.url))
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        verify: bool = True,
+        context: str,
+    ) -> Iterator[StreamedResponse]:
+        """Open a response whose body is read lazily; opening is retried, reading is not."""
+        response = self._open_with_retries(
+            method, url, headers=headers or {}, params=None, content=None, verify=verify, context=context
+        )
+        try:
+            yield StreamedResponse(
+                response.status_code, _headers(response), str(response.url), response, context
+            )
+        finally:
+            response.close()
+
+    def probe(self, url: str, *, verify: bool) -> ProbeOutcome:
+        """One GET without retries: the HTTP status, or whether TLS failed or nobody answered."""
+        try:
+            response = self._client(verify).get(url)
+        except httpx.TransportError as exc:
+            return "tls-error" if is_tls_failure(exc) else "unreachable"
+        except httpx.HTTPError:
+            return "unreachable"
+        response.close()
+        return response.status_code
+
+
+# --- registry error documents -------------------------------------------------------------------
+
+
+def error_details(content: bytes) -> str:
+    """The ``code: message`` pairs of a registry error document, or a short excerpt of the body."""
+    try:
+        document = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = content[:200].decode("utf-8", "replace").strip()
+        return text
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for item in errors:
+        if isinstance(item, dict):
+            code = str(item.get("code", "")).strip()
+            message = str(item.get("message", "")).strip()
+            parts.append(": ".join(part for part in (code, message) if part))
+    return "; ".join(part for part in parts if part)
+
+
+def error_codes(content: bytes) -> frozenset[str]:
+    """The ``code`` values of a registry error document (empty when it is not one)."""
+    try:
+        document = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return frozenset()
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return frozenset()
+    return frozenset(str(item.get("code")) for item in errors if isinstance(item, dict) and item.get("code"))
+
+
+def raise_for_status(response: HttpResponse, *, registry: str, subject: str, action: str) -> None:
+    """Turn an unsuccessful response into the matching error; 2xx returns quietly.
+
+    ``subject`` names the repository or image and ``action`` what we were doing, so the message tells
+    the operator what failed where.
+    """
+    if 200 <= response.status < 300:
+        return
+    _raise_status(response, registry=registry, subject=subject, action=action)
+
+
+def _raise_status(response: HttpResponse, *, registry: str, subject: str, action: str) -> NoReturn:
+    details = error_details(response.content)
+    suffix = f": {details}" if details else ""
+    where = f"{action} {subject} on registry {registry}"
+    status = response.status
+    codes = error_codes(response.content)
+    if status in (401, 403):
+        raise AuthenticationError(
+            f"{where} was refused (HTTP {status}){suffix}",
+            hint="check the credentials for this registry (ContainerImageRegistryCredentials or an auth "
+            "file); some registries also answer this way when the repository does not exist",
+        )
+    if status == 404:
+        raise NotFoundError(f"{where} failed: not found (HTTP 404){suffix}")
+    if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:
+        raise DigestMismatchError(
+            f"{where} failed: the registry rejected the content (HTTP {status}){suffix}"
+        )
+    if status in RETRYABLE_STATUSES:
+        raise TransientError(f"{where} failed (HTTP {status}){suffix}")
+    raise RegistryError(f"{where} failed (HTTP {status}){suffix}")

@@ -1,0 +1,223 @@
+"""Pure protocol logic of the registry layer: endpoints, error mapping, streams, links."""
+
+from __future__ import annotations
+
+import pytest
+
+from imageprep.model.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DigestMismatchError,
+    NotFoundError,
+    RegistryError,
+    TransientError,
+)
+from imageprep.model.manifest import Descriptor, sha256_digest
+from imageprep.registry.client import next_link
+from imageprep.registry.digests import rechunk, verified_chunks
+from imageprep.registry.endpoint import EndpointPolicy, ProbeOutcome, api_host, is_loopback
+from imageprep.registry.transport import HttpResponse, error_details, parse_retry_after, raise_for_status
+
+
+class FakeProber:
+    """Answers probes from a table ``{url: outcome}``; anything else is unreachable."""
+
+    def __init__(self, table: dict[tuple[str, bool], ProbeOutcome]) -> None:
+        self.table = table
+        self.calls: list[tuple[str, bool]] = []
+
+    def probe(self, url: str, *, verify: bool) -> ProbeOutcome:
+        self.calls.append((url, verify))
+        return self.table.get((url, verify), "unreachable")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.3.4.5", True),
+        ("localhost:8787", True),
+        ("[::1]:5000", True),
+        ("192.168.24.1:8787", False),
+        ("quay.io", False),
+        ("localhost.example", False),
+    ],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_docker_hub_is_reached_through_its_api_host() -> None:
+    assert api_host("docker.io") == "registry-1.docker.io"
+    assert api_host("quay.io") == "quay.io"
+    prober = FakeProber({("https://registry-1.docker.io/v2/", True): 401})
+    policy = EndpointPolicy(prober)
+    assert policy.base_url("docker.io") == "https://registry-1.docker.io/v2/"
+
+
+def test_verified_tls_is_the_default_and_probed_once() -> None:
+    prober = FakeProber({("https://quay.io/v2/", True): 200})
+    policy = EndpointPolicy(prober)
+    assert policy.probe("quay.io") == "https"
+    assert policy.probe("quay.io") == "https"
+    assert len(prober.calls) == 1
+    assert policy.insecure_hosts() == frozenset()
+
+
+def test_loopback_without_tls_falls_back_to_plain_http() -> None:
+    prober = FakeProber(
+        {("https://127.0.0.1:5000/v2/", True): "tls-error", ("http://127.0.0.1:5000/v2/", False): 200}
+    )
+    policy = EndpointPolicy(prober)
+    assert policy.base_url("127.0.0.1:5000") == "http://127.0.0.1:5000/v2/"
+    assert policy.insecure_hosts() == {"127.0.0.1:5000"}
+
+
+def test_remote_host_is_never_downgraded_unless_declared() -> None:
+    prober = FakeProber(
+        {("https://10.0.0.5:5000/v2/", True): "tls-error", ("http://10.0.0.5:5000/v2/", False): 200}
+    )
+    assert EndpointPolicy(prober).probe("10.0.0.5:5000") == "https"
+    assert ("http://10.0.0.5:5000/v2/", False) not in prober.calls
+    declared = EndpointPolicy(prober, insecure=["10.0.0.5:5000"])
+    assert declared.probe("10.0.0.5:5000") == "http"
+
+
+def test_declared_insecure_host_with_bad_certificate_is_used_without_verification() -> None:
+    prober = FakeProber(
+        {("https://192.0.2.9:8787/v2/", True): "tls-error", ("https://192.0.2.9:8787/v2/", False): 401}
+    )
+    policy = EndpointPolicy(prober, insecure=["192.0.2.9:8787"])
+    assert policy.probe("192.0.2.9:8787") == "https-noverify"
+    assert policy.base_url("192.0.2.9:8787") == "https://192.0.2.9:8787/v2/"
+    assert policy.verify("192.0.2.9:8787") is False
+    assert policy.verify("quay.io") is True
+    assert policy.insecure_hosts() == {"192.0.2.9:8787"}
+
+
+def test_tls_only_loopback_server_answering_400_to_http_is_not_taken_for_plain_http() -> None:
+    prober = FakeProber(
+        {("https://127.0.0.1:5443/v2/", True): "tls-error", ("http://127.0.0.1:5443/v2/", False): 400}
+    )
+    assert EndpointPolicy(prober).probe("127.0.0.1:5443") == "https"
+
+
+def test_unreachable_host_is_not_cached() -> None:
+    prober = FakeProber({})
+    policy = EndpointPolicy(prober)
+    assert policy.probe("127.0.0.1:1") == "https"
+    assert policy.probe("127.0.0.1:1") == "https"
+    assert len(prober.calls) == 2
+
+
+def test_docker_hub_mirror_takes_all_docker_io_calls() -> None:
+    prober = FakeProber({})
+    policy = EndpointPolicy(prober, mirror="http://127.0.0.1:5001")
+    assert policy.base_url("docker.io") == "http://127.0.0.1:5001/v2/"
+    assert prober.calls == []
+    with pytest.raises(ConfigurationError, match="DockerRegistryMirror"):
+        EndpointPolicy(prober, mirror="127.0.0.1:5001")
+
+
+# --- transport helpers -------------------------------------------------------------------------
+
+
+def test_retry_after_in_seconds_and_as_a_date() -> None:
+    assert parse_retry_after("7", 0.0) == 7.0
+    assert parse_retry_after(None, 0.0) is None
+    assert parse_retry_after("soon", 0.0) is None
+    assert parse_retry_after("Thu, 01 Jan 1970 00:00:30 GMT", 10.0) == pytest.approx(20.0)
+
+
+def _response(status: int, body: bytes = b"") -> HttpResponse:
+    return HttpResponse(status, {}, body, "http://127.0.0.1:5000/v2/x")
+
+
+def test_registry_error_json_becomes_the_message() -> None:
+    body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}'
+    assert error_details(body) == "MANIFEST_UNKNOWN: manifest unknown"
+    with pytest.raises(NotFoundError) as caught:
+        raise_for_status(
+            _response(404, body), registry="127.0.0.1:5000", subject="manifest a/b:c", action="reading"
+        )
+    message = str(caught.value)
+    assert "127.0.0.1:5000" in message and "a/b:c" in message and "manifest unknown" in message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, b"", AuthenticationError),
+        (
+            403,
+            b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
+            AuthenticationError,
+        ),
+        (404, b"", NotFoundError),
+        (
+            400,
+            b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match"}]}',
+            DigestMismatchError,
+        ),
+        (400, b"<html>bad</html>", RegistryError),
+        (503, b"", TransientError),
+    ],
+)
+def test_status_codes_map_to_error_classes(status: int, body: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        raise_for_status(_response(status, body), registry="r", subject="s", action="a")
+    raise_for_status(_response(201), registry="r", subject="s", action="a")
+
+
+# --- streams and links -------------------------------------------------------------------------
+
+
+def _descriptor(data: bytes) -> Descriptor:
+    return Descriptor("application/octet-stream", sha256_digest(data), len(data))
+
+
+def test_verified_chunks_pass_matching_bytes() -> None:
+    assert b"".join(verified_chunks([b"abc", b"", b"def"], _descriptor(b"abcdef"), "t")) == b"abcdef"
+
+
+@pytest.mark.parametrize("chunks", [[b"abc", b"deX"], [b"abc"], [b"abcdef", b"g"]])
+def test_verified_chunks_refuse_wrong_bytes_before_the_stream_ends(chunks: list[bytes]) -> None:
+    with pytest.raises(DigestMismatchError):
+        list(verified_chunks(chunks, _descriptor(b"abcdef"), "t"))
+
+
+def test_rechunk_makes_even_pieces() -> None:
+    assert list(rechunk([b"ab", b"cdefg", b"h"], 3)) == [b"abc", b"def", b"gh"]
+    assert list(rechunk([], 3)) == []
+
+
+def test_next_link_is_resolved_against_the_current_url() -> None:
+    current = "http://127.0.0.1:5000/v2/a/tags/list?n=2"
+    header = '</v2/a/tags/list?last=t2&n=2>; rel="next"'
+    assert next_link(header, current) == "http://127.0.0.1:5000/v2/a/tags/list?last=t2&n=2"
+    assert next_link('<https://x/y>; rel="prev", <https://x/z>; rel=next', current) == "https://x/z"
+    assert next_link(None, current) is None
+    assert next_link('<https://x/y>; rel="prev"', current) is None
+
+
+def test_registry_client_satisfies_the_image_store_protocol() -> None:
+    from imageprep.registry import RegistrySession
+    from imageprep.transfer.store import ImageStore
+
+    def location_of(store: ImageStore) -> str:  # mypy checks the structural match here
+        return store.location
+
+    with RegistrySession() as session:
+        assert location_of(session.client("127.0.0.1:5000")) == "127.0.0.1:5000"
+
+
+def test_registry_layer_does_not_import_higher_layers() -> None:
+    from pathlib import Path
+
+    import imageprep.registry
+
+    package = Path(imageprep.registry.__file__).parent
+    for module in package.glob("*.py"):
+        text = module.read_text()
+        for layer in ("transfer", "prepare", "catalogue", "cli"):
+            assert f"imageprep.{layer}" not in text, f"{module.name} imports imageprep.{layer}"
