@@ -78,7 +78,9 @@ def test_prepare_default_registry_login_and_backup(imageprep: Run, tmp_path: Pat
 
 def test_dry_run_layering_example_gives_the_seed_parameters(imageprep: Run, tmp_path: Path) -> None:
     (tmp_path / "env.yaml").write_text(SEED_LAYERING)
-    process = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml", check=True)
+    process = imageprep(
+        "prepare", "-e", "env.yaml", "--dry-run", "--offline", "--output-env-file", "out.yaml", check=True
+    )
     parameters = yaml.safe_load((tmp_path / "out.yaml").read_text())["parameter_defaults"]
     assert parameters["DockerNovaApiImage"] == "192.168.24.1:8787/mylocal/centos-binary-nova-api:myhotfix"
     assert parameters["DockerNeutronMetadataImage"] == (

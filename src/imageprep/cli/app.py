@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -33,6 +34,13 @@ class ImageprepApp(App):
             command_manager=manager,
             deferred_help=True,
         )
+
+    def configure_logging(self) -> None:
+        """cliff's console logging, without a line per HTTP request unless asked for (-vv)."""
+        super().configure_logging()
+        quiet = logging.DEBUG if self.options.verbose_level >= 2 else logging.WARNING
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(quiet)
 
     def interact(self) -> None:
         """No interactive shell: without a command, show the help."""

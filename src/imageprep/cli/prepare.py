@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import socket
 from collections import Counter
 from datetime import UTC, datetime
@@ -13,14 +15,32 @@ from typing import Any
 from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.template import CatalogueTemplate
 from imageprep.cli.base import ImageprepCommand, command_line
+from imageprep.model.errors import ConfigurationError
+from imageprep.prepare.copying import copy_prepared, wants_all_architectures
 from imageprep.prepare.defaultdoc import default_document
 from imageprep.prepare.envfile import render_document, write_atomically
-from imageprep.prepare.environment import environment_files, load_environment
+from imageprep.prepare.environment import Environment, environment_files, load_environment
 from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT, load_roles_file
 from imageprep.prepare.localregistry import local_registry_address
 from imageprep.prepare.plan import PrepareResult, PrepareSettings, prepare_parameters
+from imageprep.prepare.registryinspect import RegistryInspector
+from imageprep.prepare.session import ceph_credentials, declared_insecure, open_session
+from imageprep.registry.credentials import default_auth_files
+from imageprep.registry.session import RegistrySession
+from imageprep.transfer.progress import LoggingListener, RichProgressListener
+from imageprep.transfer.report import TransferReport
 
 LOG = logging.getLogger(__name__)
+DEFAULT_CONCURRENCY = 8
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
 
 
@@ -151,17 +171,52 @@ class Prepare(ImageprepCommand):
             action="store_true",
             help="compute and print the parameters without copying or modifying any image (default: off)",
         )
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="with --dry-run: contact no registry at all; tag_from_label keeps the template tags "
+            "(default: off)",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=DEFAULT_CONCURRENCY,
+            metavar="N",
+            help=f"images and blobs copied at once, tags discovered at once (default: {DEFAULT_CONCURRENCY})",
+        )
+        parser.add_argument(
+            "--insecure-registry",
+            dest="insecure_registries",
+            action="append",
+            default=[],
+            metavar="HOST:PORT",
+            help="reach this registry over plain HTTP or unverified TLS, repeatable "
+            "(default: none; loopback registries without TLS are found by themselves)",
+        )
+        parser.add_argument(
+            "--ca-file",
+            type=Path,
+            metavar="FILE",
+            help="extra CA certificates to trust for registries (default: $SSL_CERT_FILE, else none)",
+        )
+        parser.add_argument(
+            "--report",
+            type=Path,
+            metavar="FILE",
+            help="write what was copied, skipped and failed to FILE as JSON (default: no report)",
+        )
         _add_defaults_file(parser)
         return parser
 
-    def settings(self, parsed_args: argparse.Namespace) -> PrepareSettings:
+    def settings(
+        self,
+        parsed_args: argparse.Namespace,
+        session: RegistrySession | None,
+        environment: Environment,
+    ) -> PrepareSettings:
         """Load every input the options name into a settings object."""
         defaults = load_defaults(parsed_args.defaults_file)
-        files = environment_files(
-            _environment_directories(parsed_args.environment_directories),
-            [path.expanduser() for path in parsed_args.environment_files or []],
-        )
-        environment = load_environment(files)
+        insecure = declared_insecure(environment, parsed_args.insecure_registries)
         roles = (
             load_roles_file(parsed_args.roles_file, parsed_args.templates) if parsed_args.roles_file else None
         )
@@ -174,11 +229,63 @@ class Prepare(ImageprepCommand):
             ),
             started_at=datetime.now(UTC),
             roles=roles,
+            inspector=RegistryInspector(session) if session else None,
+            insecure_registries=insecure,
+            insecure_probe=(lambda host: session.probe(host) != "https") if session else None,
+            credentials=ceph_credentials(environment),
+            concurrency=parsed_args.concurrency,
         )
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        settings = self.settings(parsed_args)
-        result = prepare_parameters(settings)
+        if parsed_args.offline and not parsed_args.dry_run:
+            raise ConfigurationError("--offline only makes sense with --dry-run")
+        files = environment_files(
+            _environment_directories(parsed_args.environment_directories),
+            [path.expanduser() for path in parsed_args.environment_files or []],
+        )
+        environment = load_environment(files)
+        if parsed_args.offline:
+            self._finish(parsed_args, prepare_parameters(self.settings(parsed_args, None, environment)))
+            return 0
+        ca_file = parsed_args.ca_file or (
+            Path(os.environ["SSL_CERT_FILE"]) if os.environ.get("SSL_CERT_FILE") else None
+        )
+        with open_session(
+            environment,
+            insecure=declared_insecure(environment, parsed_args.insecure_registries),
+            ca_file=ca_file,
+            auth_files=default_auth_files(os.environ, Path.home()),
+        ) as session:
+            result = prepare_parameters(self.settings(parsed_args, session, environment))
+            if not parsed_args.dry_run and result.copies:
+                report = self._copy(parsed_args, result, session, environment)
+                report.raise_for_failures()  # the output file is written only when every image made it
+        self._finish(parsed_args, result)
+        return 0
+
+    def _copy(
+        self,
+        parsed_args: argparse.Namespace,
+        result: PrepareResult,
+        session: RegistrySession,
+        environment: Environment,
+    ) -> TransferReport:
+        listener: RichProgressListener | LoggingListener
+        listener = RichProgressListener() if self.app.stderr.isatty() else LoggingListener()
+        with listener if isinstance(listener, RichProgressListener) else contextlib.nullcontext():
+            report = copy_prepared(
+                result.images,
+                session,
+                multi_arch=wants_all_architectures(environment.parameters.get("AdditionalArchitectures")),
+                concurrency=parsed_args.concurrency,
+                listener=listener,
+            )
+        self.app.stderr.write(report.summary() + "\n")
+        if parsed_args.report:
+            write_atomically(parsed_args.report, report.to_json() + "\n")
+        return report
+
+    def _finish(self, parsed_args: argparse.Namespace, result: PrepareResult) -> None:
         document: dict[str, Any] = {"parameter_defaults": result.parameters}
         text = render_document(document, command_line(self.app.NAME), datetime.now().astimezone())
         for line in summarise(result):
@@ -188,4 +295,3 @@ class Prepare(ImageprepCommand):
             self.app.stderr.write(f"wrote {parsed_args.output_env_file}\n")
         else:
             self.app.stdout.write(text)
-        return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from imageprep.prepare.evaluate import PreparedImage
@@ -46,23 +46,23 @@ def surviving_images(images: Sequence[PreparedImage]) -> list[PreparedImage]:
 
 
 def insecure_addresses(
-    declared: Any, images: Iterable[PreparedImage], insecure_hosts: Iterable[str]
+    declared: Any, images: Iterable[PreparedImage], is_insecure: Callable[[str], bool]
 ) -> list[str]:
     """Registries nodes must reach without verified TLS, sorted.
 
-    The local image-serve registry always (it serves plain HTTP); push destinations found or
-    declared insecure; and whatever the operator already listed, so writing this parameter never
-    drops an address the operator's own environment had.
+    The local image-serve registry always (it serves plain HTTP); push destinations that
+    ``is_insecure`` (declared, or probed as plain HTTP / unverifiable TLS); and whatever the
+    operator already listed, so writing this parameter never drops an address they had.
     """
     addresses: set[str] = set()
     if isinstance(declared, str):
         addresses.update(part.strip() for part in declared.split(",") if part.strip())
     elif isinstance(declared, list):
         addresses.update(str(item) for item in declared)
-    insecure = set(insecure_hosts)
-    for image in images:
-        if image.destination and (image.to_local_registry or image.destination in insecure):
-            addresses.add(image.destination)
+    destinations = {image.destination: image.to_local_registry for image in images if image.destination}
+    for destination, local in destinations.items():
+        if local or is_insecure(destination):
+            addresses.add(destination)
     return sorted(addresses)
 
 

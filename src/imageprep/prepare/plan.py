@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ class PrepareSettings:
     roles: tuple[Role, ...] | None = None
     inspector: ImageInspector | None = None
     insecure_registries: frozenset[str] = frozenset()
+    insecure_probe: Callable[[str], bool] | None = None
     credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     concurrency: int = 8
 
@@ -113,6 +114,16 @@ def _role_prepares(settings: PrepareSettings) -> list[tuple[str, tuple[Role, ...
     return [(name, None) for name in sorted(names) if name and parameters.get(f"{name}{PREPARE_PARAM}")]
 
 
+def _insecure_test(settings: PrepareSettings) -> Callable[[str], bool]:
+    """Declared insecure, or (when a probe is given) found to lack verified TLS."""
+    probe = settings.insecure_probe
+
+    def is_insecure(host: str) -> bool:
+        return host in settings.insecure_registries or (probe is not None and probe(host))
+
+    return is_insecure
+
+
 def prepare_parameters(settings: PrepareSettings) -> PrepareResult:
     """Evaluate every entry and build the parameters heat will get (nothing is copied here)."""
     environment = settings.environment
@@ -124,7 +135,7 @@ def prepare_parameters(settings: PrepareSettings) -> PrepareResult:
         parameters[f"{role_name}Parameters"] = with_legacy_aliases(image_parameters(role_images))
         every_image.extend(role_images)
     insecure = insecure_addresses(
-        environment.parameters.get(INSECURE_PARAM), every_image, settings.insecure_registries
+        environment.parameters.get(INSECURE_PARAM), every_image, _insecure_test(settings)
     )
     if insecure:
         parameters[INSECURE_PARAM] = insecure

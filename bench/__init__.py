@@ -1,0 +1,1 @@
+"""Benchmark of the copy engine against ``skopeo sync`` on local registries (not a test)."""

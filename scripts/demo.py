@@ -1,0 +1,136 @@
+"""`make demo`: the main job end to end, on loopback only.
+
+1. start two Debian docker-registry processes on free 127.0.0.1 ports: a "remote" one seeded with
+   small generated images for every catalogue image (labelled with an rdo_version), and an empty
+   destination;
+2. write the default ContainerImagePrepare (imageprep prepare default), pointed at the seeded
+   registry, with push_destination set to the destination;
+3. run imageprep prepare: tag discovery, copies, heat parameters; then run it again (nothing to copy);
+4. pull one image back from the destination with skopeo and compare digests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.seed import ImageSet, push  # noqa: E402
+from tests.support.imagegen import make_image, make_layer  # noqa: E402
+from tests.support.registry_server import plain_registry_server  # noqa: E402
+
+from imageprep.catalogue.defaults import load_defaults  # noqa: E402
+from imageprep.catalogue.template import CatalogueTemplate  # noqa: E402
+from imageprep.catalogue.variables import template_variables  # noqa: E402
+from imageprep.model.reference import ImageReference  # noqa: E402
+
+WORK = ROOT / "demo-work"
+VERSION = "20261125.1"
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def run(*command: str) -> str:
+    print("$ " + " ".join(command), flush=True)
+    result = subprocess.run(command, cwd=WORK, check=True, text=True, stdout=subprocess.PIPE)
+    return result.stdout
+
+
+def rehomed_defaults(source: str) -> dict[str, str]:
+    """Every *namespace `set` value moved onto the seeded registry, keeping its path."""
+    values = load_defaults().template_defaults
+    return {
+        key: f"{source}/{ImageReference.parse(value + '/x').path.rsplit('/', 1)[0]}"
+        for key, value in values.items()
+        if key.endswith("namespace")
+    }
+
+
+def seed(source: str, namespaces: dict[str, str]) -> list[str]:
+    """Push one small image per catalogue entry, tagged as the template says and by its version."""
+    variables = template_variables(load_defaults().template_defaults, namespaces, None)
+    references = [
+        ImageReference.parse(i.reference) for i in CatalogueTemplate.builtin().render(variables, "demo")
+    ]
+    base = make_layer({"usr/share/demo-base": b"demo base layer\n" * 4096})
+    images = {}
+    for reference in references:
+        own = make_layer({f"etc/{reference.path}": reference.path.encode()})
+        images[reference.repository] = (
+            reference.tag or "latest",
+            make_image({"rdo_version": VERSION}, [base, own]),
+        )
+    for tag in {tag for tag, _ in images.values()}:
+        subset = {repo: image for repo, (image_tag, image) in images.items() if image_tag == tag}
+        push(source, ImageSet(subset, (base,)), tag)
+    push(source, ImageSet({repo: image for repo, (_, image) in images.items()}, (base,)), VERSION)
+    return [str(reference) for reference in references]
+
+
+def main() -> int:
+    WORK.mkdir(exist_ok=True)
+    with plain_registry_server(WORK / "remote") as remote, plain_registry_server(WORK / "local") as local:
+        step(f"seeding the 'remote' registry {remote.host} with generated images")
+        namespaces = rehomed_defaults(remote.host)
+        print(f"{len(seed(remote.host, namespaces))} images, tags current-tripleo (and others) and {VERSION}")
+
+        step("the default prepare document")
+        run("imageprep", "prepare", "default", "--output-env-file", "containers-prepare-parameters.yaml")
+        document = yaml.safe_load((WORK / "containers-prepare-parameters.yaml").read_text())
+        entry = document["parameter_defaults"]["ContainerImagePrepare"][0]
+        entry["set"].update(namespaces)
+        entry["push_destination"] = local.host
+        (WORK / "demo-env.yaml").write_text(yaml.safe_dump(document))
+        print(f"pointed at {remote.host}, pushing to {local.host}: demo-env.yaml")
+
+        step("prepare: discover tags, copy every image, write the heat parameters")
+        run(
+            "imageprep",
+            "prepare",
+            "-e",
+            "demo-env.yaml",
+            "--output-env-file",
+            "images.yaml",
+            "--report",
+            "report.json",
+        )
+        parameters = yaml.safe_load((WORK / "images.yaml").read_text())["parameter_defaults"]
+        print(f"ContainerNovaApiImage: {parameters['ContainerNovaApiImage']}")
+
+        step("prepare again: everything is already there")
+        run(
+            "imageprep",
+            "prepare",
+            "-e",
+            "demo-env.yaml",
+            "--output-env-file",
+            "images.yaml",
+            "--report",
+            "report.json",
+        )
+        report = json.loads((WORK / "report.json").read_text())
+        print(f"second run: {report['copied']} copied, {report['skipped']} skipped")
+
+        step("pull nova-api back from the destination with skopeo")
+        target = str(parameters["ContainerNovaApiImage"])
+        run(
+            "skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{target}", "oci:pulled:nova-api"
+        )
+        inspected = json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{target}"))
+        source_reference = target.replace(local.host, remote.host)
+        original = json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{source_reference}"))
+        same = inspected["Digest"] == original["Digest"]
+        print(f"digest {inspected['Digest']} {'matches' if same else 'DIFFERS FROM'} the source")
+        return 0 if same and report["copied"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

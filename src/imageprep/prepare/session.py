@@ -1,0 +1,50 @@
+"""The registry session a prepare uses, built from the environment and the operator's options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from imageprep.prepare.environment import Environment
+from imageprep.registry.credentials import CredentialStore, parse_registry_credentials
+from imageprep.registry.session import RegistrySession
+
+CREDENTIALS_PARAM = "ContainerImageRegistryCredentials"
+MIRROR_PARAM = "DockerRegistryMirror"
+INSECURE_PARAM = "DockerInsecureRegistryAddress"
+
+
+def declared_insecure(environment: Environment, extra: Iterable[str] = ()) -> frozenset[str]:
+    """Registries the operator declared insecure: the environment's list plus ``--insecure-registry``."""
+    value: Any = environment.parameters.get(INSECURE_PARAM)
+    hosts: set[str] = set(extra)
+    if isinstance(value, str):
+        hosts.update(part.strip() for part in value.split(",") if part.strip())
+    elif isinstance(value, list):
+        hosts.update(str(item) for item in value)
+    return frozenset(hosts)
+
+
+def ceph_credentials(environment: Environment) -> dict[str, tuple[str, str]]:
+    """``ContainerImageRegistryCredentials`` as ``{host: (username, password)}`` (validated)."""
+    parsed = parse_registry_credentials(environment.parameters.get(CREDENTIALS_PARAM))
+    return {host: (credential.username, credential.password) for host, credential in parsed.items()}
+
+
+def open_session(
+    environment: Environment,
+    *,
+    insecure: frozenset[str],
+    ca_file: Path | None,
+    auth_files: Iterable[Path],
+) -> RegistrySession:
+    """A session with the environment's credentials, then the auth files, and its mirror."""
+    credentials = CredentialStore.from_parameters(environment.parameters.get(CREDENTIALS_PARAM), auth_files)
+    mirror = environment.parameters.get(MIRROR_PARAM)
+    return RegistrySession(
+        credentials,
+        insecure=insecure,
+        ca_file=ca_file,
+        mirror=mirror if isinstance(mirror, str) and mirror else None,
+    )

@@ -1,0 +1,192 @@
+"""Get one blob into a destination repository the cheapest way that is correct.
+
+In order: it is already there; this run already put it in another repository of the same store
+(mount it); another image is uploading it right now (wait, then mount); otherwise stream it from
+the source through the digest check. A stream that breaks with a transient error is fetched again
+from the start a bounded number of times: a half-received blob is never resumed or committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from imageprep.model.errors import ImageprepError, TransferError, TransientError
+from imageprep.model.manifest import Descriptor
+from imageprep.transfer.jobs import CopyJob
+from imageprep.transfer.ledger import BlobLedger, Claim, InFlight, Known
+from imageprep.transfer.listener import BlobAction, TransferListener
+from imageprep.transfer.report import BlobCounts
+from imageprep.transfer.verify import verified_chunks
+
+
+@dataclass(frozen=True, slots=True)
+class BlobPolicy:
+    """Bounds on blob work: fetch attempts on transient failures, and how long to wait for others."""
+
+    attempts: int = 3
+    retry_delay: float = 0.5
+    wait_timeout: float = 3600.0
+    # An upload we waited on may fail; we then try ourselves, at most this many times in all.
+    claim_rounds: int = 3
+
+
+class ImageTally:
+    """Thread-safe blob counters for one image (its blobs are handled by several threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = BlobCounts()
+
+    def add(self, action: BlobAction, size: int = 0) -> None:
+        """Count one blob that reached the destination by ``action`` (``size`` bytes streamed)."""
+        delta = BlobCounts(
+            copied=int(action is BlobAction.COPIED),
+            mounted=int(action is BlobAction.MOUNTED),
+            present=int(action is BlobAction.PRESENT),
+            bytes_transferred=size,
+        )
+        with self._lock:
+            self._counts = self._counts + delta
+
+    def counts(self) -> BlobCounts:
+        """The counts so far."""
+        with self._lock:
+            return self._counts
+
+
+class BlobCopier:
+    """Puts blobs into destination repositories for every image of one run."""
+
+    def __init__(self, ledger: BlobLedger, listener: TransferListener, policy: BlobPolicy) -> None:
+        self._ledger = ledger
+        self._listener = listener
+        self._policy = policy
+
+    def ensure(self, job: CopyJob, descriptor: Descriptor, tally: ImageTally) -> BlobAction:
+        """Make ``descriptor``'s blob available in the job's destination repository (blocking)."""
+        outcome = self._ensure(job, descriptor, defer=False)
+        assert not isinstance(outcome, InFlight)
+        return self._count(job, descriptor, tally, outcome)
+
+    def start(self, job: CopyJob, descriptor: Descriptor, tally: ImageTally) -> InFlight | None:
+        """Do the blob's work, unless another image is uploading it right now: then return that upload.
+
+        Meant for blob workers: a worker must not sit waiting on someone else's upload while other
+        blobs queue behind it, so the caller waits for the returned upload on its own thread and
+        then calls :meth:`finish`.
+        """
+        outcome = self._ensure(job, descriptor, defer=True)
+        if isinstance(outcome, InFlight):
+            return outcome
+        self._count(job, descriptor, tally, outcome)
+        return None
+
+    def finish(
+        self, job: CopyJob, descriptor: Descriptor, pending: InFlight, tally: ImageTally
+    ) -> BlobAction:
+        """Wait (bounded) for the upload :meth:`start` returned, then mount the blob (or copy it)."""
+        outcome = self._ensure(job, descriptor, defer=False, pending=pending)
+        assert not isinstance(outcome, InFlight)
+        return self._count(job, descriptor, tally, outcome)
+
+    def _count(
+        self, job: CopyJob, descriptor: Descriptor, tally: ImageTally, action: BlobAction
+    ) -> BlobAction:
+        tally.add(action, descriptor.size if action is BlobAction.COPIED else 0)
+        self._listener.blob_finished(job, descriptor.digest, action)
+        return action
+
+    def _ensure(
+        self, job: CopyJob, descriptor: Descriptor, *, defer: bool, pending: InFlight | None = None
+    ) -> BlobAction | InFlight:
+        store = job.destination.location
+        repository = job.destination_repository
+        digest = descriptor.digest
+        last_error: ImageprepError | None = None
+        for _ in range(self._policy.claim_rounds):
+            if pending is None:
+                if job.destination.has_blob(repository, digest):
+                    self._ledger.record(store, digest, repository)
+                    return BlobAction.PRESENT
+                state = self._ledger.claim(store, digest)
+                if isinstance(state, Claim):
+                    return self._copy_claimed(job, descriptor, state)
+                if isinstance(state, Known):
+                    return self._mount_or_copy(job, descriptor, state.repository)
+                if defer:
+                    return state
+                pending = state
+            holder = self._wait(job, descriptor, pending)
+            pending = None
+            if isinstance(holder, ImageprepError):
+                # The upload we waited for failed (perhaps a bad read of a shared source); try ourselves.
+                last_error = holder
+                continue
+            return self._mount_or_copy(job, descriptor, holder)
+        raise TransferError(
+            f"blob {digest} of {job.source_name} could not be copied after {self._policy.claim_rounds} "
+            f"attempts: {last_error}"
+        )
+
+    def _wait(self, job: CopyJob, descriptor: Descriptor, state: InFlight) -> str | ImageprepError:
+        """The repository the other upload put the blob in, or the error it failed with."""
+        try:
+            return state.future.result(timeout=self._policy.wait_timeout)
+        except ImageprepError as exc:
+            return exc
+        except FutureTimeout:
+            raise TransferError(
+                f"blob {descriptor.digest} of {job.source_name}: gave up after waiting "
+                f"{self._policy.wait_timeout:.0f}s for another image's upload of it to "
+                f"{job.destination.location}",
+                hint="the destination or source is very slow; run again (finished blobs are skipped)",
+            ) from None
+
+    def _copy_claimed(self, job: CopyJob, descriptor: Descriptor, claim: Claim) -> BlobAction:
+        try:
+            self._stream(job, descriptor)
+        except BaseException as exc:
+            self._ledger.abandon(claim, exc)
+            raise
+        self._ledger.finish(claim, job.destination_repository)
+        return BlobAction.COPIED
+
+    def _mount_or_copy(self, job: CopyJob, descriptor: Descriptor, holder: str) -> BlobAction:
+        repository = job.destination_repository
+        if holder == repository:
+            return BlobAction.PRESENT
+        if job.destination.mount_blob(repository, descriptor.digest, holder):
+            self._ledger.record(job.destination.location, descriptor.digest, repository)
+            return BlobAction.MOUNTED
+        # The store cannot mount (or refused this once): copying is slower but still correct.
+        self._stream(job, descriptor)
+        return BlobAction.COPIED
+
+    def _stream(self, job: CopyJob, descriptor: Descriptor) -> None:
+        attempts = max(1, self._policy.attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._stream_once(job, descriptor)
+                return
+            except TransientError as exc:
+                if attempt == attempts:
+                    raise TransientError(
+                        f"blob {descriptor.digest} of {job.source_name}: gave up after {attempts} "
+                        f"attempts: {exc.message}",
+                        hint=exc.hint,
+                    ) from exc
+                time.sleep(self._policy.retry_delay * attempt)
+
+    def _stream_once(self, job: CopyJob, descriptor: Descriptor) -> None:
+        def on_bytes(count: int) -> None:
+            self._listener.bytes_transferred(job, count)
+
+        with job.source.read_blob(job.source_repository, descriptor) as chunks:
+            job.destination.write_blob(
+                job.destination_repository,
+                descriptor,
+                verified_chunks(chunks, descriptor, job.source_name, on_bytes),
+            )

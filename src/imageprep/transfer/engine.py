@@ -1,0 +1,199 @@
+"""Copy many images between image stores, concurrently, sending each shared blob once.
+
+Two thread pools keep the run from deadlocking. Blob workers never wait: a blob another image is
+uploading right now is handed back to the image's own thread, which waits for that upload (it is
+already running, see :mod:`.ledger`) and then mounts. Image threads wait only on blob tasks and on
+running uploads, so no task ever waits on work queued behind it. Manifests are pushed as the exact
+bytes fetched, so digests at the destination equal the source's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from imageprep.model.errors import DigestMismatchError, ImageprepError, UnsupportedMediaTypeError
+from imageprep.model.manifest import Descriptor, Manifest
+from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
+from imageprep.transfer.jobs import CopyJob, is_digest
+from imageprep.transfer.ledger import BlobLedger
+from imageprep.transfer.listener import NullListener, TransferListener
+from imageprep.transfer.platforms import host_architecture, select_child
+from imageprep.transfer.report import ImageResult, Outcome, TransferReport
+
+DEFAULT_CONCURRENCY = 8
+# Images in flight per blob worker. An image thread mostly waits (for its blobs, or for a shared
+# layer another image is uploading), so with only as many images as workers the workers starve
+# whenever the first images all wait for the same base layer.
+IMAGES_PER_WORKER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What to write for one image: children by digest first, then ``tagged`` under the tag."""
+
+    tagged: Manifest
+    children: tuple[Manifest, ...] = ()
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        seen: dict[str, Descriptor] = {}
+        for manifest in (*self.children, self.tagged):
+            for blob in manifest.blobs:
+                seen.setdefault(blob.digest, blob)
+        return tuple(seen.values())
+
+
+class TransferEngine:
+    """Runs copy jobs and reports what happened; never prints (progress goes to the listener)."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        image_concurrency: int | None = None,
+        listener: TransferListener | None = None,
+        architecture: str | None = None,
+        policy: BlobPolicy | None = None,
+    ) -> None:
+        if concurrency < 1 or (image_concurrency is not None and image_concurrency < 1):
+            raise ValueError("concurrency must be at least 1")
+        self._concurrency = concurrency
+        self._image_concurrency = image_concurrency or concurrency * IMAGES_PER_WORKER
+        self._listener: TransferListener = listener if listener is not None else NullListener()
+        self._architecture = architecture or host_architecture()
+        self._policy = policy or BlobPolicy()
+
+    def run(self, jobs: Sequence[CopyJob]) -> TransferReport:
+        """Copy every job; one image failing never stops the others (it is listed as failed)."""
+        started = time.monotonic()
+        self._listener.run_started(len(jobs))
+        copier = BlobCopier(BlobLedger(), self._listener, self._policy)
+        # Blob pool first so it shuts down last: image tasks submit into it until they finish.
+        with (
+            ThreadPoolExecutor(self._concurrency, thread_name_prefix="imageprep-blob") as blob_pool,
+            ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-image") as image_pool,
+        ):
+            futures = [image_pool.submit(self._copy_image, job, copier, blob_pool) for job in jobs]
+            results = [future.result() for future in futures]
+        report = TransferReport.from_results(results, time.monotonic() - started)
+        self._listener.run_finished(report)
+        return report
+
+    def _copy_image(self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor) -> ImageResult:
+        started = time.monotonic()
+        self._listener.image_started(job)
+        tally = ImageTally()
+        try:
+            outcome, digest = self._transfer(job, copier, blob_pool, tally)
+            result = ImageResult(
+                source=job.source_name,
+                destination=job.destination_name,
+                outcome=outcome,
+                digest=digest,
+                blobs=tally.counts(),
+                seconds=time.monotonic() - started,
+            )
+        except ImageprepError as exc:
+            result = ImageResult(
+                source=job.source_name,
+                destination=job.destination_name,
+                outcome=Outcome.FAILED,
+                error=str(exc),
+                blobs=tally.counts(),
+                seconds=time.monotonic() - started,
+            )
+        self._listener.image_finished(job, result)
+        return result
+
+    def _transfer(
+        self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor, tally: ImageTally
+    ) -> tuple[Outcome, str]:
+        top = job.source.get_manifest(job.source_repository, job.source_reference)
+        if is_digest(job.source_reference):
+            _check_digest(top, job.source_reference, job.source_name)
+        wanted: Descriptor | None = None
+        if top.is_index and not job.all_architectures:
+            wanted = select_child(top.manifests, self._architecture, job.source_name)
+        target_digest = wanted.digest if wanted is not None else top.digest
+        # The cheap check first: an image already in place costs one HEAD and touches no blob.
+        if job.destination.manifest_digest(job.destination_repository, job.destination_tag) == target_digest:
+            return Outcome.SKIPPED, target_digest
+        plan = self._plan(job, top, wanted)
+        self._copy_blobs(job, plan.blobs, copier, blob_pool, tally)
+        for child in plan.children:
+            job.destination.put_manifest(job.destination_repository, child.digest, child)
+        job.destination.put_manifest(job.destination_repository, job.destination_tag, plan.tagged)
+        return Outcome.COPIED, plan.tagged.digest
+
+    def _plan(self, job: CopyJob, top: Manifest, wanted: Descriptor | None) -> _Plan:
+        if wanted is not None:
+            return _Plan(tagged=self._fetch_child(job, wanted))
+        if top.is_index:
+            return _Plan(tagged=top, children=tuple(self._fetch_child(job, d) for d in top.manifests))
+        return _Plan(tagged=top)
+
+    def _fetch_child(self, job: CopyJob, descriptor: Descriptor) -> Manifest:
+        child = job.source.get_manifest(job.source_repository, descriptor.digest)
+        _check_digest(child, descriptor.digest, job.source_name)
+        if child.is_index:
+            raise UnsupportedMediaTypeError(
+                f"manifest list of {job.source_name} contains another manifest list ({descriptor.digest}), "
+                "which imageprep does not copy"
+            )
+        return child
+
+    def _copy_blobs(
+        self,
+        job: CopyJob,
+        blobs: tuple[Descriptor, ...],
+        copier: BlobCopier,
+        blob_pool: ThreadPoolExecutor,
+        tally: ImageTally,
+    ) -> None:
+        # Blob workers hand back uploads that another image is running; this image's own thread
+        # waits for those, so the workers stay free for blobs nobody is copying yet.
+        futures = [blob_pool.submit(copier.start, job, blob, tally) for blob in blobs]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            # One blob failed: the image is lost, so do not start its queued blobs; let running ones end.
+            for future in pending:
+                future.cancel()
+            wait(pending)
+        for future in futures:
+            if not future.cancelled() and future.exception() is not None:
+                future.result()
+        for blob, future in zip(blobs, futures, strict=True):
+            in_flight = future.result()
+            if in_flight is not None:
+                copier.finish(job, blob, in_flight, tally)
+
+
+def _check_digest(manifest: Manifest, expected: str, where: str) -> None:
+    if manifest.digest != expected:
+        raise DigestMismatchError(
+            f"manifest {expected} of {where} has digest {manifest.digest}",
+            hint="the source registry serves a different manifest than the one referenced",
+        )
+
+
+def copy_images(
+    jobs: Sequence[CopyJob],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    image_concurrency: int | None = None,
+    listener: TransferListener | None = None,
+    architecture: str | None = None,
+    policy: BlobPolicy | None = None,
+) -> TransferReport:
+    """Copy ``jobs`` with a new :class:`TransferEngine`; see there for the rules."""
+    engine = TransferEngine(
+        concurrency=concurrency,
+        image_concurrency=image_concurrency,
+        listener=listener,
+        architecture=architecture,
+        policy=policy,
+    )
+    return engine.run(jobs)

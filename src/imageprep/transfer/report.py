@@ -1,0 +1,165 @@
+"""The outcome of a copy run: per image, and totals, as values the CLI can print or save.
+
+The report is the engine's only output (the engine never prints), so it carries everything an
+operator needs afterwards: which images failed and why, and how much work the run really did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from imageprep.model.errors import TransferError
+
+# The exception is one line on stderr; a run where everything failed must not print pages.
+_MAX_LISTED_FAILURES = 5
+
+
+class Outcome(StrEnum):
+    """What happened to one image."""
+
+    COPIED = "copied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobCounts:
+    """How each blob of an image (or of a run) reached the destination."""
+
+    copied: int = 0
+    mounted: int = 0
+    present: int = 0
+    bytes_transferred: int = 0
+
+    def __add__(self, other: BlobCounts) -> BlobCounts:
+        return BlobCounts(
+            copied=self.copied + other.copied,
+            mounted=self.mounted + other.mounted,
+            present=self.present + other.present,
+            bytes_transferred=self.bytes_transferred + other.bytes_transferred,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """One image's outcome; ``digest`` is what the destination tag points at when copied or skipped."""
+
+    source: str
+    destination: str
+    outcome: Outcome
+    digest: str | None = None
+    error: str | None = None
+    blobs: BlobCounts = BlobCounts()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        data: dict[str, Any] = {
+            "source": self.source,
+            "destination": self.destination,
+            "outcome": self.outcome.value,
+            "digest": self.digest,
+            "blobs_copied": self.blobs.copied,
+            "blobs_mounted": self.blobs.mounted,
+            "blobs_present": self.blobs.present,
+            "bytes": self.blobs.bytes_transferred,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def _format_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReport:
+    """Every image's result, in job order, and run totals (failed images' blobs included)."""
+
+    images: tuple[ImageResult, ...]
+    seconds: float
+
+    @classmethod
+    def from_results(cls, results: Iterable[ImageResult], seconds: float) -> TransferReport:
+        """Build a report from results in job order."""
+        return cls(images=tuple(results), seconds=seconds)
+
+    def _with(self, outcome: Outcome) -> tuple[ImageResult, ...]:
+        return tuple(result for result in self.images if result.outcome is outcome)
+
+    @property
+    def copied(self) -> tuple[ImageResult, ...]:
+        """Images written to the destination by this run."""
+        return self._with(Outcome.COPIED)
+
+    @property
+    def skipped(self) -> tuple[ImageResult, ...]:
+        """Images whose destination tag already held the same manifest digest."""
+        return self._with(Outcome.SKIPPED)
+
+    @property
+    def failed(self) -> tuple[ImageResult, ...]:
+        """Images that could not be copied; each carries its error message."""
+        return self._with(Outcome.FAILED)
+
+    @property
+    def blobs(self) -> BlobCounts:
+        """Blob totals over every image of the run."""
+        total = BlobCounts()
+        for result in self.images:
+            total = total + result.blobs
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping: totals first, then per-image results."""
+        blobs = self.blobs
+        return {
+            "copied": len(self.copied),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "blobs_copied": blobs.copied,
+            "blobs_mounted": blobs.mounted,
+            "blobs_present": blobs.present,
+            "bytes": blobs.bytes_transferred,
+            "seconds": round(self.seconds, 3),
+            "failures": [{"source": r.source, "error": r.error} for r in self.failed],
+            "images": [result.to_dict() for result in self.images],
+        }
+
+    def to_json(self) -> str:
+        """The report as indented JSON, for ``--report FILE`` and for machines."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def summary(self) -> str:
+        """One line for the operator at the end of a run."""
+        blobs = self.blobs
+        return (
+            f"{len(self.images)} images: {len(self.copied)} copied, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed; blobs: {blobs.copied} copied, {blobs.mounted} mounted, "
+            f"{blobs.present} already present; {_format_bytes(blobs.bytes_transferred)} "
+            f"in {self.seconds:.1f}s"
+        )
+
+    def raise_for_failures(self) -> None:
+        """Raise one :class:`TransferError` naming every failed image, if any failed."""
+        failed = self.failed
+        if not failed:
+            return
+        lines = "; ".join(f"{r.source}: {r.error}" for r in failed[:_MAX_LISTED_FAILURES])
+        if len(failed) > _MAX_LISTED_FAILURES:
+            lines += f"; and {len(failed) - _MAX_LISTED_FAILURES} more (see the report)"
+        raise TransferError(
+            f"{len(failed)} of {len(self.images)} images could not be copied: {lines}",
+            hint="fix the cause and run again; images already copied are skipped",
+        )

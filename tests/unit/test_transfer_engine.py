@@ -1,0 +1,429 @@
+"""The copy engine's rules, against the in-memory store double (no I/O)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from imageprep.model import mediatypes
+from imageprep.model.errors import TransferError
+from imageprep.model.manifest import Manifest
+from imageprep.transfer import (
+    BlobAction,
+    BlobPolicy,
+    CopyJob,
+    ImageResult,
+    Outcome,
+    TransferEngine,
+    TransferReport,
+    copy_images,
+)
+from tests.support.imagegen import GeneratedImage, make_image, make_layer, random_layer
+from tests.support.memory_store import MemoryStore
+
+TAG = "current-tripleo"
+FAST = BlobPolicy(attempts=3, retry_delay=0.0, wait_timeout=30.0)
+
+
+@pytest.fixture
+def source() -> MemoryStore:
+    return MemoryStore("src.example:5000")
+
+
+@pytest.fixture
+def dest() -> MemoryStore:
+    return MemoryStore("127.0.0.1:8787")
+
+
+def job(source: MemoryStore, dest: MemoryStore, repo: str, *, all_architectures: bool = False) -> CopyJob:
+    return CopyJob(source, repo, TAG, dest, repo, TAG, all_architectures=all_architectures)
+
+
+def run(jobs: list[CopyJob], **kwargs: object) -> TransferReport:
+    kwargs.setdefault("policy", FAST)
+    kwargs.setdefault("architecture", "amd64")
+    return copy_images(jobs, **kwargs)  # type: ignore[arg-type]
+
+
+def make_index(children: dict[str, GeneratedImage], *, oci: bool = False) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_INDEX if oci else mediatypes.DOCKER_MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": image.manifest_media_type,
+                    "digest": image.digest,
+                    "size": len(image.manifest),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for arch, image in children.items()
+            ],
+        },
+        indent=2,
+    ).encode()
+
+
+def seed_manifest_list(source: MemoryStore, repo: str) -> tuple[Manifest, dict[str, GeneratedImage]]:
+    children = {
+        arch: make_image({"arch": arch}, [make_layer({f"bin/{arch}": arch.encode()})], architecture=arch)
+        for arch in ("amd64", "arm64", "ppc64le")
+    }
+    for image in children.values():
+        source.add_image(repo, None, image)
+    raw = make_index(children)
+    index = Manifest.parse(raw, None, repo)
+    source.add_manifest(repo, TAG, index)
+    return index, children
+
+
+@pytest.mark.parametrize("oci", [False, True])
+def test_copied_manifest_keeps_its_exact_bytes_and_digest(
+    source: MemoryStore, dest: MemoryStore, oci: bool
+) -> None:
+    image = make_image({"name": "nova-api"}, oci=oci)
+    source.add_image("tripleomaster/nova-api", TAG, image)
+
+    report = run([job(source, dest, "tripleomaster/nova-api")])
+
+    assert [r.outcome for r in report.images] == [Outcome.COPIED]
+    assert dest.get_manifest("tripleomaster/nova-api", TAG).raw == image.manifest
+    assert dest.manifest_digest("tripleomaster/nova-api", TAG) == image.digest
+    assert report.images[0].digest == image.digest
+    assert dest.blob_digests("tripleomaster/nova-api") == {b.digest for b in image.blobs}
+
+
+def test_destination_tag_can_differ_from_source(source: MemoryStore, dest: MemoryStore) -> None:
+    image = make_image({"name": "keystone"})
+    source.add_image("tripleomaster/centos-binary-keystone", TAG, image)
+
+    run([CopyJob(source, "tripleomaster/centos-binary-keystone", TAG, dest, "local/keystone", "v1")])
+
+    assert dest.tags[("local/keystone", "v1")] == image.digest
+
+
+def test_image_with_same_digest_at_destination_is_skipped_without_touching_blobs(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    image = make_image({"name": "glance-api"})
+    source.add_image("tripleomaster/glance-api", TAG, image)
+    # The destination tag already points at the same manifest (its blobs deliberately absent).
+    dest.add_manifest("tripleomaster/glance-api", TAG, Manifest.parse(image.manifest, None, "x"))
+
+    report = run([job(source, dest, "tripleomaster/glance-api")])
+
+    assert [r.outcome for r in report.images] == [Outcome.SKIPPED]
+    assert report.images[0].digest == image.digest
+    for operation in ("has_blob", "write_blob", "mount_blob", "put_manifest"):
+        assert dest.count(operation) == 0, operation
+    assert source.count("read_blob") == 0
+    assert report.blobs.copied == report.blobs.mounted == report.blobs.present == 0
+
+
+def test_image_with_other_digest_under_the_tag_is_copied_over_it(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    old, new = make_image({"v": "1"}), make_image({"v": "2"})
+    dest.add_image("tripleomaster/heat-api", TAG, old)
+    source.add_image("tripleomaster/heat-api", TAG, new)
+
+    report = run([job(source, dest, "tripleomaster/heat-api")])
+
+    assert report.images[0].outcome is Outcome.COPIED
+    assert dest.tags[("tripleomaster/heat-api", TAG)] == new.digest
+
+
+def test_blobs_already_at_destination_are_not_fetched(source: MemoryStore, dest: MemoryStore) -> None:
+    base = random_layer(10_000, "base")
+    source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [base]))
+    dest.blobs[("tripleomaster/a", base.digest)] = base.data
+
+    report = run([job(source, dest, "tripleomaster/a")])
+
+    assert source.count("read_blob", base.digest) == 0
+    assert report.blobs.present == 1
+    assert report.blobs.copied == 1  # the config
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 8])
+def test_shared_blob_crosses_once_per_store_and_is_mounted_everywhere_else(
+    source: MemoryStore, dest: MemoryStore, concurrency: int
+) -> None:
+    base = random_layer(64 * 1024, "base")
+    names = [f"tripleomaster/centos-binary-svc{i}" for i in range(20)]
+    for name in names:
+        source.add_image(name, TAG, make_image({"name": name}, [base, random_layer(2048, name)]))
+    # Slow, small chunks make the images ask for the base layer while its first upload is running.
+    source.faults.chunk_delay = 0.001
+    source._chunk_size = 4096
+
+    report = run([job(source, dest, name) for name in names], concurrency=concurrency)
+
+    assert {r.outcome for r in report.images} == {Outcome.COPIED}
+    assert source.count("read_blob", base.digest) == 1
+    assert dest.writes[base.digest] == 1
+    assert all(base.digest in dest.blob_digests(name) for name in names)
+    assert report.blobs.copied == 1 + 20 + 20  # base once, each own layer, each config
+    assert report.blobs.mounted == 19
+    assert report.blobs.bytes_transferred == sum(
+        len(data) for (repo, _), data in dest.blobs.items() if repo in names
+    ) - 19 * len(base.data)
+
+
+def test_shared_blob_is_copied_once_per_destination_store(source: MemoryStore) -> None:
+    base = random_layer(8192, "base")
+    source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [base]))
+    dest_one, dest_two = MemoryStore("127.0.0.1:5001"), MemoryStore("127.0.0.1:5002")
+
+    run([job(source, dest_one, "tripleomaster/a"), job(source, dest_two, "tripleomaster/a")])
+
+    assert dest_one.writes[base.digest] == dest_two.writes[base.digest] == 1
+    assert dest_one.count("mount_blob") == dest_two.count("mount_blob") == 0
+
+
+def test_store_that_cannot_mount_gets_the_blob_copied(source: MemoryStore) -> None:
+    dest = MemoryStore("127.0.0.1:8787", can_mount=False)
+    base = random_layer(8192, "base")
+    for name in ("tripleomaster/a", "tripleomaster/b"):
+        source.add_image(name, TAG, make_image({"n": name}, [base]))
+
+    report = run([job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/b")], concurrency=1)
+
+    assert {r.outcome for r in report.images} == {Outcome.COPIED}
+    assert dest.writes[base.digest] == 2
+    assert report.blobs.mounted == 0
+
+
+def test_corrupt_blob_is_refused_and_nothing_is_committed(source: MemoryStore, dest: MemoryStore) -> None:
+    layer = random_layer(50_000, "layer")
+    source.add_image("tripleomaster/nova-compute", TAG, make_image({"n": "c"}, [layer]))
+    source.faults.corrupt.add(layer.digest)
+
+    report = run([job(source, dest, "tripleomaster/nova-compute")])
+
+    [result] = report.images
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None
+    assert layer.digest in result.error
+    assert "src.example:5000/tripleomaster/nova-compute:current-tripleo" in result.error
+    assert layer.digest not in dest.blob_digests("tripleomaster/nova-compute")
+    assert dest.writes[layer.digest] == 0
+    assert dest.count("put_manifest") == 0
+
+
+def test_one_failing_image_does_not_stop_the_others(source: MemoryStore, dest: MemoryStore) -> None:
+    for name in ("tripleomaster/a", "tripleomaster/b", "tripleomaster/c"):
+        source.add_image(name, TAG, make_image({"n": name}))
+    jobs = [job(source, dest, n) for n in ("tripleomaster/a", "tripleomaster/missing", "tripleomaster/c")]
+
+    report = run(jobs)
+
+    assert [r.outcome for r in report.images] == [Outcome.COPIED, Outcome.FAILED, Outcome.COPIED]
+    assert report.failed[0].error is not None and "tripleomaster/missing" in report.failed[0].error
+    with pytest.raises(TransferError, match="1 of 3 images could not be copied"):
+        report.raise_for_failures()
+
+
+def test_manifest_list_copies_only_the_host_architecture_by_default(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    index, children = seed_manifest_list(source, "tripleomaster/multi")
+
+    report = run([job(source, dest, "tripleomaster/multi")], architecture="arm64")
+
+    arm = children["arm64"]
+    assert report.images[0].outcome is Outcome.COPIED
+    assert dest.tags[("tripleomaster/multi", TAG)] == arm.digest
+    assert dest.get_manifest("tripleomaster/multi", TAG).raw == arm.manifest
+    assert dest.blob_digests("tripleomaster/multi") == {b.digest for b in arm.blobs}
+    assert ("tripleomaster/multi", index.digest) not in dest.manifests
+    assert dest.put_log == [("tripleomaster/multi", TAG, arm.digest)]
+
+    again = run([job(source, dest, "tripleomaster/multi")], architecture="arm64")
+    assert again.images[0].outcome is Outcome.SKIPPED
+
+
+def test_manifest_list_with_all_architectures_copies_children_by_digest_then_the_list(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    index, children = seed_manifest_list(source, "tripleomaster/multi")
+
+    report = run([job(source, dest, "tripleomaster/multi", all_architectures=True)])
+
+    assert report.images[0].outcome is Outcome.COPIED
+    assert dest.tags[("tripleomaster/multi", TAG)] == index.digest
+    assert dest.get_manifest("tripleomaster/multi", TAG).raw == index.raw
+    child_puts = [("tripleomaster/multi", c.digest, c.digest) for c in children.values()]
+    assert dest.put_log == [*child_puts, ("tripleomaster/multi", TAG, index.digest)]
+    wanted = {b.digest for c in children.values() for b in c.blobs}
+    assert dest.blob_digests("tripleomaster/multi") == wanted
+
+
+def test_manifest_list_without_the_host_architecture_fails_with_a_hint(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    seed_manifest_list(source, "tripleomaster/multi")
+
+    report = run([job(source, dest, "tripleomaster/multi")], architecture="s390x")
+
+    [result] = report.images
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and "no linux/s390x image" in result.error and "hint" in result.error
+
+
+def test_blob_broken_midway_is_fetched_again_from_the_start(source: MemoryStore, dest: MemoryStore) -> None:
+    layer = random_layer(40_000, "layer")
+    source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [layer]))
+    source.faults.break_midway[layer.digest] = 2
+
+    report = run([job(source, dest, "tripleomaster/a")])
+
+    assert report.images[0].outcome is Outcome.COPIED
+    assert source.count("read_blob", layer.digest) == 3
+    assert dest.blobs[("tripleomaster/a", layer.digest)] == layer.data
+    assert dest.writes[layer.digest] == 1
+
+
+def test_refetching_a_broken_blob_is_bounded(source: MemoryStore, dest: MemoryStore) -> None:
+    layer = random_layer(40_000, "layer")
+    source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [layer]))
+    source.faults.break_midway[layer.digest] = 100
+
+    report = run([job(source, dest, "tripleomaster/a")], policy=BlobPolicy(attempts=3, retry_delay=0.0))
+
+    [result] = report.images
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and "gave up after 3 attempts" in result.error
+    assert source.count("read_blob", layer.digest) == 3
+    assert dest.writes[layer.digest] == 0
+
+
+def test_waiting_for_another_images_upload_is_bounded(source: MemoryStore, dest: MemoryStore) -> None:
+    base = random_layer(64 * 1024, "base")
+    for name in ("tripleomaster/a", "tripleomaster/b"):
+        source.add_image(name, TAG, make_image({"n": name}, [base]))
+    source.faults.chunk_delay = 0.02  # 16 chunks: the first upload takes about 0.3 s
+    policy = BlobPolicy(retry_delay=0.0, wait_timeout=0.05)
+
+    report = run([job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/b")], policy=policy)
+
+    outcomes = sorted(r.outcome.value for r in report.images)
+    assert outcomes == ["copied", "failed"]
+    assert report.failed[0].error is not None and "gave up after waiting" in report.failed[0].error
+
+
+def test_waiters_try_themselves_when_the_upload_they_waited_for_failed(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    base = random_layer(64 * 1024, "base")
+    for name in ("tripleomaster/a", "tripleomaster/b"):
+        source.add_image(name, TAG, make_image({"n": name}, [base]))
+    source.faults.chunk_delay = 0.005
+    # The first read breaks every time it is tried; the waiter's own attempt then succeeds.
+    source.faults.break_midway[base.digest] = 1
+
+    report = run(
+        [job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/b")],
+        policy=BlobPolicy(attempts=1, retry_delay=0.0),
+    )
+
+    # The first upload failed; the image that waited for it did not inherit the failure.
+    assert sorted(r.outcome.value for r in report.images) == ["copied", "failed"]
+    assert source.count("read_blob", base.digest) == 2
+    assert dest.writes[base.digest] == 1
+
+
+class RecordingListener:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[str] = []
+        self.bytes = 0
+        self.blobs: list[BlobAction] = []
+
+    def run_started(self, total_images: int) -> None:
+        self.events.append(f"run_started {total_images}")
+
+    def image_started(self, job: CopyJob) -> None:
+        with self.lock:
+            self.events.append("image_started")
+
+    def blob_finished(self, job: CopyJob, digest: str, action: BlobAction) -> None:
+        with self.lock:
+            self.blobs.append(action)
+
+    def bytes_transferred(self, job: CopyJob, count: int) -> None:
+        with self.lock:
+            self.bytes += count
+
+    def image_finished(self, job: CopyJob, result: ImageResult) -> None:
+        with self.lock:
+            self.events.append(f"image_finished {result.outcome.value}")
+
+    def run_finished(self, report: TransferReport) -> None:
+        self.events.append("run_finished")
+
+
+def test_listener_hears_every_image_and_every_byte(source: MemoryStore, dest: MemoryStore) -> None:
+    base = random_layer(30_000, "base")
+    names = [f"tripleomaster/s{i}" for i in range(5)]
+    for name in names:
+        source.add_image(name, TAG, make_image({"n": name}, [base]))
+    listener = RecordingListener()
+
+    report = TransferEngine(listener=listener, architecture="amd64", policy=FAST).run(
+        [job(source, dest, n) for n in names]
+    )
+
+    assert listener.events[0] == "run_started 5"
+    assert listener.events[-1] == "run_finished"
+    assert listener.events.count("image_started") == 5
+    assert listener.events.count("image_finished copied") == 5
+    assert listener.bytes == report.blobs.bytes_transferred
+    assert listener.blobs.count(BlobAction.MOUNTED) == 4
+
+
+def test_report_json_and_summary_give_totals_and_failure_messages(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}))
+    report = run([job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/gone")])
+
+    data = json.loads(report.to_json())
+
+    assert (data["copied"], data["skipped"], data["failed"]) == (1, 0, 1)
+    assert data["blobs_copied"] == 2 and data["blobs_mounted"] == 0
+    assert data["bytes"] == report.blobs.bytes_transferred > 0
+    assert data["failures"][0]["source"] == "src.example:5000/tripleomaster/gone:current-tripleo"
+    assert "not found" in data["failures"][0]["error"]
+    assert isinstance(data["seconds"], float)
+    summary = report.summary()
+    assert "\n" not in summary
+    assert summary.startswith("2 images: 1 copied, 0 skipped, 1 failed; blobs: 2 copied, 0 mounted")
+
+
+def test_source_pinned_by_digest_is_copied_under_the_destination_tag(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    image = make_image({"n": "pinned"})
+    source.add_image("tripleomaster/a", None, image)
+
+    report = run([CopyJob(source, "tripleomaster/a", image.digest, dest, "tripleomaster/a", TAG)])
+
+    assert report.images[0].source == f"src.example:5000/tripleomaster/a@{image.digest}"
+    assert dest.tags[("tripleomaster/a", TAG)] == image.digest
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        TransferEngine(concurrency=0)
+
+
+def test_failure_exception_lists_a_few_images_not_all(source: MemoryStore, dest: MemoryStore) -> None:
+    report = run([job(source, dest, f"tripleomaster/gone{i}") for i in range(12)])
+
+    with pytest.raises(TransferError, match="12 of 12 images") as caught:
+        report.raise_for_failures()
+    assert "and 7 more" in str(caught.value)
+    assert "gone11" not in str(caught.value)
