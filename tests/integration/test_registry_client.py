@@ -272,8 +272,8 @@ def test_blob_with_wrong_bytes_is_refused() -> None:
 
     with scripted_server(handler) as server, RegistrySession(retry=FAST_RETRY) as session:
         client = session.client(server.host)
-        with pytest.raises(DigestMismatchError) as caught, client.read_blob("a/b", descriptor) as chunks:
-            b"".join(chunks)
+        with pytest.raises(DigestMismatchError) as caught:
+            client.read_blob_bytes("a/b", descriptor)
         assert descriptor.digest in str(caught.value)
 
 

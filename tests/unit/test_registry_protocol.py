@@ -14,7 +14,7 @@ from imageprep.model.errors import (
 )
 from imageprep.model.manifest import Descriptor, sha256_digest
 from imageprep.registry.client import next_link
-from imageprep.registry.digests import rechunk, verified_chunks
+from imageprep.registry.digests import rechunk
 from imageprep.registry.endpoint import EndpointPolicy, ProbeOutcome, api_host, is_loopback
 from imageprep.registry.transport import HttpResponse, error_details, parse_retry_after, raise_for_status
 
@@ -174,16 +174,6 @@ def test_status_codes_map_to_error_classes(status: int, body: bytes, error: type
 
 def _descriptor(data: bytes) -> Descriptor:
     return Descriptor("application/octet-stream", sha256_digest(data), len(data))
-
-
-def test_verified_chunks_pass_matching_bytes() -> None:
-    assert b"".join(verified_chunks([b"abc", b"", b"def"], _descriptor(b"abcdef"), "t")) == b"abcdef"
-
-
-@pytest.mark.parametrize("chunks", [[b"abc", b"deX"], [b"abc"], [b"abcdef", b"g"]])
-def test_verified_chunks_refuse_wrong_bytes_before_the_stream_ends(chunks: list[bytes]) -> None:
-    with pytest.raises(DigestMismatchError):
-        list(verified_chunks(chunks, _descriptor(b"abcdef"), "t"))
 
 
 def test_rechunk_makes_even_pieces() -> None:

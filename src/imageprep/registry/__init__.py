@@ -3,9 +3,10 @@
 Layers below: :mod:`imageprep.model`. Nothing here imports the transfer, catalogue or CLI layers.
 """
 
+from imageprep.model.platforms import host_architecture
 from imageprep.registry.auth import Authenticator, TokenFetch, repository_scope
 from imageprep.registry.challenge import Challenge, parse_challenge
-from imageprep.registry.client import RegistryClient, UploadPolicy, host_architecture
+from imageprep.registry.client import RegistryClient, UploadPolicy
 from imageprep.registry.credentials import (
     Credential,
     CredentialStore,

@@ -8,7 +8,6 @@ hashed on the way through and refused if it does not match its digest.
 from __future__ import annotations
 
 import json
-import platform
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -19,22 +18,17 @@ from urllib.parse import urljoin
 from imageprep.model import mediatypes
 from imageprep.model.errors import DigestMismatchError, ImageprepError, NotFoundError, RegistryError
 from imageprep.model.manifest import Descriptor, Manifest
+from imageprep.model.platforms import host_architecture, select_child
+from imageprep.model.verify import verified_chunks
 from imageprep.registry.auth import CATALOG_SCOPE, PULL, PUSH, repository_scope
 from imageprep.registry.connection import Connection
-from imageprep.registry.digests import rechunk, verified_chunks
+from imageprep.registry.digests import rechunk
 from imageprep.registry.transport import HttpResponse, raise_for_status
 
 MiB = 1024 * 1024
 MAX_PAGES = 10_000
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 _OCTET_STREAM = {"Content-Type": "application/octet-stream"}
-_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def host_architecture() -> str:
-    """This machine's architecture in OCI terms (``x86_64`` → ``amd64``)."""
-    machine = platform.machine().lower()
-    return _ARCHITECTURES.get(machine, machine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +212,7 @@ class RegistryClient:
         return True
 
     def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        """Stream a blob; the iterator raises ``DigestMismatchError`` if the bytes are not the digest's."""
+        """Stream a blob as served; the caller verifies it (the copy engine does, once, while streaming)."""
         return self._read_blob(repository, descriptor)
 
     @contextmanager
@@ -230,12 +224,12 @@ class RegistryClient:
             action="reading",
             subject=subject,
         ) as response:
-            yield verified_chunks(response.iter_bytes(), descriptor, f"{self.location}/{repository}")
+            yield response.iter_bytes()
 
     def read_blob_bytes(self, repository: str, descriptor: Descriptor) -> bytes:
         """A small blob (a config) in memory, verified."""
         with self.read_blob(repository, descriptor) as chunks:
-            return b"".join(chunks)
+            return b"".join(verified_chunks(chunks, descriptor, f"{self.location}/{repository}"))
 
     def _start_upload(
         self, repository: str, subject: str, params: dict[str, str | list[str]] | None
@@ -270,19 +264,19 @@ class RegistryClient:
     def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
         """Upload a blob from a stream: one PUT when small, PATCH chunks then PUT when large.
 
-        The stream is verified against the descriptor while it is sent; if it raises (or the bytes
-        are wrong) the upload is abandoned and nothing is committed.
+        The registry checks the bytes against ``?digest=`` before committing (the copy engine has
+        already verified them while streaming); if the stream raises, the upload is abandoned and
+        nothing is committed.
         """
         subject = f"blob {descriptor.digest} of {repository}"
         response = self._start_upload(repository, subject, None)
         self._check(response, "starting upload of", subject)
         location = self._upload_location(response, subject)
-        checked = verified_chunks(chunks, descriptor, f"upload to {self.location}/{repository}")
         try:
             if 0 <= descriptor.size <= self._upload.monolithic_limit:
-                final = self._put(location, repository, descriptor, subject, checked)
+                final = self._put(location, repository, descriptor, subject, chunks)
             else:
-                final = self._put_chunked(location, repository, descriptor, subject, checked)
+                final = self._put_chunked(location, repository, descriptor, subject, chunks)
         except BaseException:
             self._cancel(location, repository)
             raise
@@ -373,19 +367,9 @@ class RegistryClient:
         manifest = self.get_manifest(repository, reference)
         if not manifest.is_index:
             return manifest
-        wanted = self._architecture()
-        for entry in manifest.manifests:
-            if (
-                entry.platform
-                and entry.platform.architecture == wanted
-                and entry.platform.os in ("linux", "")
-            ):
-                return self.get_manifest(repository, entry.digest)
-        available = sorted({e.platform.architecture for e in manifest.manifests if e.platform})
-        raise NotFoundError(
-            f"{self.location}/{self._name(repository, reference)} has no {wanted} image "
-            f"(architectures: {', '.join(available) or 'none listed'})"
-        )
+        where = f"{self.location}/{self._name(repository, reference)}"
+        child = select_child(manifest.manifests, self._architecture(), where)
+        return self.get_manifest(repository, child.digest)
 
     def labels(self, repository: str, reference: str) -> dict[str, str]:
         """The image's ``config.Labels`` (``{}`` when null or absent)."""

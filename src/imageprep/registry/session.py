@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
+from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
 from imageprep.registry.auth import Authenticator
-from imageprep.registry.client import RegistryClient, UploadPolicy, host_architecture
+from imageprep.registry.client import RegistryClient, UploadPolicy
 from imageprep.registry.connection import Connection
 from imageprep.registry.credentials import CredentialStore
 from imageprep.registry.endpoint import EndpointPolicy, Scheme

@@ -4,11 +4,11 @@
 :class:`ImageStore` implementations and returns a :class:`TransferReport`.
 """
 
+from imageprep.model.platforms import host_architecture
 from imageprep.transfer.blobs import BlobPolicy
 from imageprep.transfer.engine import DEFAULT_CONCURRENCY, TransferEngine, copy_images
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.listener import BlobAction, NullListener, TransferListener
-from imageprep.transfer.platforms import host_architecture
 from imageprep.transfer.report import BlobCounts, ImageResult, Outcome, TransferReport
 from imageprep.transfer.store import ImageStore
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from imageprep.model.errors import ImageprepError, TransferError, TransientError
 from imageprep.model.manifest import Descriptor
+from imageprep.model.verify import verified_chunks
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.ledger import BlobLedger, Claim, InFlight, Known
 from imageprep.transfer.listener import BlobAction, TransferListener
 from imageprep.transfer.report import BlobCounts
-from imageprep.transfer.verify import verified_chunks
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from imageprep.model.errors import DigestMismatchError, ImageprepError, UnsupportedMediaTypeError
 from imageprep.model.manifest import Descriptor, Manifest
+from imageprep.model.platforms import host_architecture, select_child
 from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
 from imageprep.transfer.jobs import CopyJob, is_digest
 from imageprep.transfer.ledger import BlobLedger
 from imageprep.transfer.listener import NullListener, TransferListener
-from imageprep.transfer.platforms import host_architecture, select_child
 from imageprep.transfer.report import ImageResult, Outcome, TransferReport
 
 DEFAULT_CONCURRENCY = 8

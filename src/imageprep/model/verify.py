@@ -1,5 +1,8 @@
 """Check a blob's bytes against its descriptor while they stream, before the destination commits.
 
+The one streaming verifier: the copy engine runs every blob through it, and the registry client
+uses it for blobs it reads for itself (image configs).
+
 The digest is checked the moment the last expected byte arrives, before that final chunk is handed
 on, so a writer that stops reading after ``size`` bytes still never commits bad data; a stream that
 runs long is cut off as soon as it passes the expected size.

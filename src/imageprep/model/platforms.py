@@ -1,14 +1,15 @@
 """Which child of a manifest list this host would pull.
 
-A single-architecture deployment only ever pulls the host's child, so by default that child alone
-is copied and tagged; Go architecture names are what manifest lists use.
+A single-architecture deployment only ever pulls the host's child: the copy engine copies and tags
+that child alone by default, and the registry client reads labels from it. Go architecture names
+are what manifest lists use.
 """
 
 from __future__ import annotations
 
 import platform
 
-from imageprep.model.errors import TransferError
+from imageprep.model.errors import NotFoundError
 from imageprep.model.manifest import Descriptor
 
 _MACHINE_TO_GOARCH = {
@@ -37,7 +38,7 @@ def select_child(children: tuple[Descriptor, ...], architecture: str, where: str
         f"{c.platform.os}/{c.platform.architecture}" for c in children if c.platform is not None
     )
     have = ", ".join(available) or "none"
-    raise TransferError(
+    raise NotFoundError(
         f"manifest list of {where} has no linux/{architecture} image (it has: {have})",
         hint="copy with all architectures, or use an image built for this host's architecture",
     )

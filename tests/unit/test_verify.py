@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from imageprep.model.errors import DigestMismatchError, RegistryError, TransferError
+from imageprep.model.errors import DigestMismatchError, NotFoundError, RegistryError
 from imageprep.model.manifest import Descriptor, Platform, sha256_digest
-from imageprep.transfer.platforms import host_architecture, select_child
-from imageprep.transfer.verify import verified_chunks
+from imageprep.model.platforms import host_architecture, select_child
+from imageprep.model.verify import verified_chunks
 
 DATA = bytes(range(256)) * 40
 
@@ -73,5 +73,5 @@ def test_select_child_picks_the_linux_entry_for_the_architecture() -> None:
         Descriptor("m", "sha256:" + "b" * 64, 1, Platform("linux", "amd64")),
     )
     assert select_child(children, "amd64", "img").digest == "sha256:" + "b" * 64
-    with pytest.raises(TransferError, match="linux/arm64"):
+    with pytest.raises(NotFoundError, match="linux/arm64"):
         select_child(children, "arm64", "img")
