@@ -13,6 +13,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from imageprep.model import mediatypes
@@ -24,7 +25,7 @@ class Blob:
     media_type: str
     data: bytes
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return sha256_digest(self.data)
 
@@ -39,7 +40,7 @@ class GeneratedImage:
     config: Blob
     layers: tuple[Blob, ...] = field(default=())
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return sha256_digest(self.manifest)
 

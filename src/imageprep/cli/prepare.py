@@ -280,7 +280,6 @@ class Prepare(ImageprepCommand):
                 concurrency=parsed_args.concurrency,
                 listener=listener,
             )
-        self.app.stderr.write(report.summary() + "\n")
         if parsed_args.report:
             write_atomically(parsed_args.report, report.to_json() + "\n")
         return report

@@ -33,9 +33,12 @@ _OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
 @dataclass(frozen=True, slots=True)
 class UploadPolicy:
-    """Blobs up to ``monolithic_limit`` bytes go in one PUT; larger ones in ``chunk_size`` PATCHes."""
+    """Blobs up to ``monolithic_limit`` bytes go in one streamed PUT; larger ones in ``chunk_size`` PATCHes.
 
-    monolithic_limit: int = 8 * MiB
+    The PUT streams, so a large limit costs no memory; it saves round trips on every layer.
+    """
+
+    monolithic_limit: int = 64 * MiB
     chunk_size: int = 8 * MiB
 
 
