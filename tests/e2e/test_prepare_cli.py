@@ -204,3 +204,32 @@ def test_help_lists_every_option_with_its_default(
     for option in options:
         assert option in process.stdout
     assert process.stdout.count("(default:") >= len(options)
+
+
+@pytest.mark.parametrize(
+    ("entry", "code", "message"),
+    [
+        (
+            "  - push_destination: true\n    includes: [nova-api]\n    set: {tag: l}\n",
+            6,
+            "copying into the local image-serve registry (127.0.0.1:8787) is not available yet",
+        ),
+        (
+            "  - push_destination: 127.0.0.1:1\n    includes: [nova-api]\n"
+            "    modify_role: r\n    set: {tag: l}\n",
+            7,
+            "modifying images (modify_role) is not available yet",
+        ),
+    ],
+)
+def test_unavailable_copies_fail_before_copying(
+    imageprep: Run, tmp_path: Path, entry: str, code: int, message: str
+) -> None:
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  LocalContainerRegistry: 127.0.0.1\n  ContainerImagePrepare:\n" + entry
+    )
+    process = imageprep("prepare", "-e", "env.yaml", "--output-env-file", "out.yaml")
+    assert process.returncode == code
+    assert f"error: {message}" in process.stderr
+    assert not (tmp_path / "out.yaml").exists()
+    assert imageprep("prepare", "-e", "env.yaml", "--dry-run").returncode == 0
