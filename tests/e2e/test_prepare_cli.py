@@ -233,3 +233,20 @@ def test_unavailable_copies_fail_before_copying(
     assert f"error: {message}" in process.stderr
     assert not (tmp_path / "out.yaml").exists()
     assert imageprep("prepare", "-e", "env.yaml", "--dry-run").returncode == 0
+
+
+def test_dry_run_keeps_template_tags_when_the_registry_is_out_of_reach(
+    imageprep: Run, tmp_path: Path
+) -> None:
+    from tests.support.registry_server import free_port
+
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n"
+        f"  - set: {{namespace: '{closed}/t', tag: current-tripleo}}\n"
+        "    tag_from_label: rdo_version\n    includes: ['nova-api:', 'keystone:']\n"
+    )
+    process = imageprep("prepare", "-e", "env.yaml", "--dry-run", check=True)
+    parameters = yaml.safe_load(process.stdout)["parameter_defaults"]
+    assert parameters["ContainerNovaApiImage"] == f"{closed}/t/centos-binary-nova-api:current-tripleo"
+    assert process.stderr.count("cannot reach the source registry") == 1

@@ -35,6 +35,7 @@ def prepare(
     inspector: ImageInspector | None = None,
     credentials: dict[str, tuple[str, str]] | None = None,
     insecure: frozenset[str] = frozenset(),
+    dry_run: bool = False,
 ) -> PrepareResult:
     settings = PrepareSettings(
         environment=environment(parameters, resource_registry),
@@ -46,5 +47,6 @@ def prepare(
         inspector=inspector,
         credentials=credentials or {},
         insecure_registries=insecure,
+        dry_run=dry_run,
     )
     return prepare_parameters(settings)

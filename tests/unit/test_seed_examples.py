@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from imageprep.catalogue.roles import Role
+from imageprep.model.errors import TransientError
+from imageprep.model.reference import ImageReference
+from imageprep.prepare.inspection import ImageFacts
 from tests.support.preparing import prepare
 
 HASH = "35414701c176a6288fc2ad141dad0f73624dcb94_43527485"
@@ -232,3 +235,18 @@ def test_modify_only_with_source_limits_modification() -> None:
     parameters = prepare({"ContainerImagePrepare": [entry]}).parameters
     assert parameters["ContainerNovaApiImage"].endswith(":l-x")
     assert parameters["PrometheusContainerImage"].endswith("/prometheus/prometheus:v2.33.4")
+
+
+class _Unreachable:
+    """An inspector whose registry never answers (the transport's retries already spent)."""
+
+    def inspect(self, reference: ImageReference) -> ImageFacts:
+        raise TransientError(f"{reference.registry}: connection refused")
+
+
+def test_an_unreachable_registry_fails_a_real_run_but_not_a_dry_run() -> None:
+    entry = {"tag_from_label": "rdo_version", "includes": ["nova-api:"], "set": {"tag": "l"}}
+    with pytest.raises(TransientError):
+        prepare({"ContainerImagePrepare": [entry]}, inspector=_Unreachable())
+    result = prepare({"ContainerImagePrepare": [entry]}, inspector=_Unreachable(), dry_run=True)
+    assert result.parameters["ContainerNovaApiImage"].endswith("centos-binary-nova-api:l")

@@ -234,6 +234,7 @@ class Prepare(ImageprepCommand):
             insecure_probe=(lambda host: session.probe(host) != "https") if session else None,
             credentials=ceph_credentials(environment),
             concurrency=parsed_args.concurrency,
+            dry_run=parsed_args.dry_run,
         )
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:

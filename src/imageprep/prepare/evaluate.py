@@ -11,7 +11,7 @@ from imageprep.catalogue.entries import PrepareEntry
 from imageprep.catalogue.selection import select_images
 from imageprep.catalogue.template import CatalogueImage, CatalogueTemplate
 from imageprep.catalogue.variables import template_variables
-from imageprep.model.errors import ConfigurationError, ImageprepError
+from imageprep.model.errors import ConfigurationError, ImageprepError, TransientError
 from imageprep.model.reference import ImageReference
 from imageprep.prepare.inspection import ImageFacts, ImageInspector
 from imageprep.prepare.tags import discover_tag, inspect_all
@@ -31,6 +31,7 @@ class EvaluationContext:
     default_append_tag: str
     inspector: ImageInspector | None = None
     concurrency: int = 8
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,18 @@ def _facts_for(
                 entry.tag_from_label.text,
             )
         return None
-    return inspect_all(context.inspector, references, context.concurrency)
+    try:
+        return inspect_all(context.inspector, references, context.concurrency)
+    except TransientError as error:
+        if not context.dry_run:
+            raise
+        # A preview should not fail because a registry is out of reach; a real run must.
+        LOG.warning(
+            "%s: dry run: cannot reach the source registry (%s); the template tags are kept",
+            entry.origin,
+            error.message,
+        )
+        return None
 
 
 def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[PreparedImage]:

@@ -44,6 +44,7 @@ class PrepareSettings:
     insecure_probe: Callable[[str], bool] | None = None
     credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     concurrency: int = 8
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ def _evaluate(
         default_append_tag=f"-modified-{settings.started_at.strftime('%Y%m%d%H%M%S')}",
         inspector=settings.inspector,
         concurrency=settings.concurrency,
+        dry_run=settings.dry_run,
     )
     images: list[PreparedImage] = []
     for entry in entries:
