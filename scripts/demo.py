@@ -31,6 +31,16 @@ from imageprep.catalogue.variables import template_variables  # noqa: E402
 from imageprep.model.reference import ImageReference  # noqa: E402
 
 WORK = ROOT / "demo-work"
+PREPARE = (
+    "imageprep",
+    "prepare",
+    "-e",
+    "demo-env.yaml",
+    "--output-env-file",
+    "images.yaml",
+    "--report",
+    "report.json",
+)
 VERSION = "20261125.1"
 
 
@@ -92,30 +102,12 @@ def main() -> int:
         print(f"pointed at {remote.host}, pushing to {local.host}: demo-env.yaml")
 
         step("prepare: discover tags, copy every image, write the heat parameters")
-        run(
-            "imageprep",
-            "prepare",
-            "-e",
-            "demo-env.yaml",
-            "--output-env-file",
-            "images.yaml",
-            "--report",
-            "report.json",
-        )
+        run(*PREPARE)
         parameters = yaml.safe_load((WORK / "images.yaml").read_text())["parameter_defaults"]
         print(f"ContainerNovaApiImage: {parameters['ContainerNovaApiImage']}")
 
         step("prepare again: everything is already there")
-        run(
-            "imageprep",
-            "prepare",
-            "-e",
-            "demo-env.yaml",
-            "--output-env-file",
-            "images.yaml",
-            "--report",
-            "report.json",
-        )
+        run(*PREPARE)
         report = json.loads((WORK / "report.json").read_text())
         print(f"second run: {report['copied']} copied, {report['skipped']} skipped")
 
