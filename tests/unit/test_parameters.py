@@ -111,3 +111,17 @@ def test_an_entry_overridden_entirely_is_not_copied() -> None:
     result = prepare({"ContainerImagePrepare": entries})
     assert [image.entry.index for image in result.images] == [1]
     assert not result.copies
+
+
+def test_operator_insecure_addresses_may_be_a_comma_separated_string() -> None:
+    parameters = prepare(
+        {
+            "ContainerImagePrepare": [{**NOVA, "push_destination": True}],
+            "DockerInsecureRegistryAddress": "10.0.0.9:5000, 10.0.0.8:5000",
+        }
+    ).parameters
+    assert parameters["DockerInsecureRegistryAddress"] == [
+        "10.0.0.8:5000",
+        "10.0.0.9:5000",
+        "192.168.24.1:8787",
+    ]

@@ -213,10 +213,10 @@ class Prepare(ImageprepCommand):
         parsed_args: argparse.Namespace,
         session: RegistrySession | None,
         environment: Environment,
+        insecure: frozenset[str],
     ) -> PrepareSettings:
         """Load every input the options name into a settings object."""
         defaults = load_defaults(parsed_args.defaults_file)
-        insecure = declared_insecure(environment, parsed_args.insecure_registries)
         roles = (
             load_roles_file(parsed_args.roles_file, parsed_args.templates) if parsed_args.roles_file else None
         )
@@ -245,19 +245,21 @@ class Prepare(ImageprepCommand):
             [path.expanduser() for path in parsed_args.environment_files or []],
         )
         environment = load_environment(files)
+        insecure = declared_insecure(environment, parsed_args.insecure_registries)
         if parsed_args.offline:
-            self._finish(parsed_args, prepare_parameters(self.settings(parsed_args, None, environment)))
+            settings = self.settings(parsed_args, None, environment, insecure)
+            self._finish(parsed_args, prepare_parameters(settings))
             return 0
         ca_file = parsed_args.ca_file or (
             Path(os.environ["SSL_CERT_FILE"]) if os.environ.get("SSL_CERT_FILE") else None
         )
         with open_session(
             environment,
-            insecure=declared_insecure(environment, parsed_args.insecure_registries),
+            insecure=insecure,
             ca_file=ca_file,
             auth_files=default_auth_files(os.environ, Path.home()),
         ) as session:
-            result = prepare_parameters(self.settings(parsed_args, session, environment))
+            result = prepare_parameters(self.settings(parsed_args, session, environment, insecure))
             if not parsed_args.dry_run and result.copies:
                 report = self._copy(parsed_args, result, session, environment)
                 report.raise_for_failures()  # the output file is written only when every image made it

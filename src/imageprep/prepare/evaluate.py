@@ -54,10 +54,13 @@ class PreparedImage:
 
     @property
     def pull_from(self) -> ImageReference:
-        """Where to read the source image (``pull_source`` replaces the host)."""
-        if self.entry.pull_source:
-            return self.source.with_registry(self.entry.pull_source)
-        return self.source
+        """Where to read the source image."""
+        return pull_location(self.entry, self.source)
+
+
+def pull_location(entry: PrepareEntry, source: ImageReference) -> ImageReference:
+    """Where an entry's image is read from: ``pull_source`` replaces the reference's host."""
+    return source.with_registry(entry.pull_source) if entry.pull_source else source
 
 
 def _parse_reference(image: CatalogueImage, entry: PrepareEntry) -> ImageReference:
@@ -144,7 +147,7 @@ def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[Prep
         rendered, services=context.services, includes=entry.includes, excludes=entry.excludes
     )
     sources = [_parse_reference(image, entry) for image in selected]
-    pulls = [source.with_registry(entry.pull_source) if entry.pull_source else source for source in sources]
+    pulls = [pull_location(entry, source) for source in sources]
     facts = _facts_for(entry, pulls, context)
     destination, to_local = _destination(entry, context)
     append_tag = (

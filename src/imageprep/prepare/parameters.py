@@ -45,8 +45,17 @@ def surviving_images(images: Sequence[PreparedImage]) -> list[PreparedImage]:
     return [image for position, image in enumerate(images) if position in final.values()]
 
 
+def address_list(value: Any) -> set[str]:
+    """A ``DockerInsecureRegistryAddress`` value (a list, or a comma-separated string) as addresses."""
+    if isinstance(value, str):
+        return {part.strip() for part in value.split(",") if part.strip()}
+    if isinstance(value, list):
+        return {str(item) for item in value}
+    return set()
+
+
 def insecure_addresses(
-    declared: Any, images: Iterable[PreparedImage], is_insecure: Callable[[str], bool]
+    declared: Iterable[str], images: Iterable[PreparedImage], is_insecure: Callable[[str], bool]
 ) -> list[str]:
     """Registries nodes must reach without verified TLS, sorted.
 
@@ -54,11 +63,7 @@ def insecure_addresses(
     ``is_insecure`` (declared, or probed as plain HTTP / unverifiable TLS); and whatever the
     operator already listed, so writing this parameter never drops an address they had.
     """
-    addresses: set[str] = set()
-    if isinstance(declared, str):
-        addresses.update(part.strip() for part in declared.split(",") if part.strip())
-    elif isinstance(declared, list):
-        addresses.update(str(item) for item in declared)
+    addresses = set(declared)
     destinations = {image.destination: image.to_local_registry for image in images if image.destination}
     for destination, local in destinations.items():
         if local or is_insecure(destination):

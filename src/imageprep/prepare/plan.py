@@ -18,6 +18,7 @@ from imageprep.prepare.inspection import ImageInspector
 from imageprep.prepare.parameters import (
     CEPH_EXTRA_PARAM,
     INSECURE_PARAM,
+    address_list,
     ceph_registry_credentials,
     image_parameters,
     insecure_addresses,
@@ -137,7 +138,7 @@ def prepare_parameters(settings: PrepareSettings) -> PrepareResult:
         parameters[f"{role_name}Parameters"] = with_legacy_aliases(image_parameters(role_images))
         every_image.extend(role_images)
     insecure = insecure_addresses(
-        environment.parameters.get(INSECURE_PARAM), every_image, _insecure_test(settings)
+        address_list(environment.parameters.get(INSECURE_PARAM)), every_image, _insecure_test(settings)
     )
     if insecure:
         parameters[INSECURE_PARAM] = insecure

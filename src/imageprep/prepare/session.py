@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from imageprep.prepare.environment import Environment
+from imageprep.prepare.parameters import INSECURE_PARAM, address_list
 from imageprep.registry.credentials import CredentialStore, parse_registry_credentials
 from imageprep.registry.session import RegistrySession
 
 CREDENTIALS_PARAM = "ContainerImageRegistryCredentials"
 MIRROR_PARAM = "DockerRegistryMirror"
-INSECURE_PARAM = "DockerInsecureRegistryAddress"
 
 
 def declared_insecure(environment: Environment, extra: Iterable[str] = ()) -> frozenset[str]:
     """Registries the operator declared insecure: the environment's list plus ``--insecure-registry``."""
-    value: Any = environment.parameters.get(INSECURE_PARAM)
-    hosts: set[str] = set(extra)
-    if isinstance(value, str):
-        hosts.update(part.strip() for part in value.split(",") if part.strip())
-    elif isinstance(value, list):
-        hosts.update(str(item) for item in value)
-    return frozenset(hosts)
+    return frozenset(address_list(environment.parameters.get(INSECURE_PARAM)) | set(extra))
 
 
 def ceph_credentials(environment: Environment) -> dict[str, tuple[str, str]]:
