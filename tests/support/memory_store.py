@@ -160,3 +160,18 @@ class MemoryStore:
     def list_tags(self, repository: str) -> list[str]:
         self._record("list_tags", "", repository)
         return sorted(tag for repo, tag in self.tags if repo == repository)
+
+
+class ListingMemoryStore(MemoryStore):
+    """A :class:`MemoryStore` that can name its repositories, like a registry with a catalog."""
+
+    def __init__(self, location: str, *, listing_fails: bool = False) -> None:
+        super().__init__(location)
+        self._listing_fails = listing_fails
+
+    def repositories(self) -> frozenset[str] | None:
+        self._record("repositories", "", "")
+        if self._listing_fails:
+            raise RegistryError(f"{self.location}: catalog refused (injected)")
+        repos = {repo for repo, _ in self.tags} | {repo for repo, _ in self.blobs}
+        return frozenset(repos | {repo for repo, _ in self.manifests})

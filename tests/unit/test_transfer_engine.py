@@ -21,7 +21,7 @@ from imageprep.transfer import (
     copy_images,
 )
 from tests.support.imagegen import GeneratedImage, make_image, make_layer, random_layer
-from tests.support.memory_store import MemoryStore
+from tests.support.memory_store import ListingMemoryStore, MemoryStore
 
 TAG = "current-tripleo"
 FAST = BlobPolicy(attempts=3, retry_delay=0.0, wait_timeout=30.0)
@@ -44,7 +44,7 @@ def job(source: MemoryStore, dest: MemoryStore, repo: str, *, all_architectures:
 def run(jobs: list[CopyJob], **kwargs: object) -> TransferReport:
     kwargs.setdefault("policy", FAST)
     kwargs.setdefault("architecture", "amd64")
-    return copy_images(jobs, **kwargs)  # type: ignore[arg-type]
+    return copy_images(jobs, **kwargs)
 
 
 def make_index(children: dict[str, GeneratedImage], *, oci: bool = False) -> bytes:
@@ -427,3 +427,41 @@ def test_failure_exception_lists_a_few_images_not_all(source: MemoryStore, dest:
         report.raise_for_failures()
     assert "and 7 more" in str(caught.value)
     assert "gone11" not in str(caught.value)
+
+
+def _shared_images(source: MemoryStore, repos: list[str]) -> None:
+    base = random_layer(2048, "inventory-base")
+    for index, repo in enumerate(repos):
+        source.add_image(repo, TAG, make_image({"n": str(index)}, [base, make_layer({"own": repo.encode()})]))
+
+
+def test_copy_into_repositories_the_destination_lacks_asks_nothing_per_image(source: MemoryStore) -> None:
+    repos = ["t/nova-api", "t/nova-compute", "t/glance-api"]
+    _shared_images(source, repos)
+    dest = ListingMemoryStore("127.0.0.1:8787")
+    report = run([job(source, dest, repo) for repo in repos])
+    assert [r.outcome for r in report.images] == [Outcome.COPIED] * 3
+    assert dest.count("repositories") == 1
+    assert dest.count("manifest_digest") == 0 and dest.count("has_blob") == 0
+    shared = next(iter(set.intersection(*(source.blob_digests(r) for r in repos))))
+    assert dest.writes[shared] == 1
+    for repo in repos:
+        assert source.blob_digests(repo) <= dest.blob_digests(repo)
+
+
+def test_repositories_the_destination_has_are_still_checked_image_by_image(source: MemoryStore) -> None:
+    repos = ["t/nova-api", "t/nova-compute"]
+    _shared_images(source, repos)
+    dest = ListingMemoryStore("127.0.0.1:8787")
+    run([job(source, dest, repo) for repo in repos])
+    again = run([job(source, dest, repo) for repo in repos])
+    assert [r.outcome for r in again.images] == [Outcome.SKIPPED] * 2
+    assert dest.count("manifest_digest") == 2
+
+
+def test_a_destination_that_will_not_list_is_asked_image_by_image(source: MemoryStore) -> None:
+    _shared_images(source, ["t/nova-api"])
+    dest = ListingMemoryStore("127.0.0.1:8787", listing_fails=True)
+    report = run([job(source, dest, "t/nova-api")])
+    assert report.images[0].outcome is Outcome.COPIED
+    assert dest.count("manifest_digest") == 1 and dest.count("has_blob") == 3  # config and two layers

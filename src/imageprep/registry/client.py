@@ -8,6 +8,7 @@ hashed on the way through and refused if it does not match its digest.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -16,8 +17,14 @@ from typing import Any
 from urllib.parse import urljoin
 
 from imageprep.model import mediatypes
-from imageprep.model.errors import DigestMismatchError, ImageprepError, NotFoundError, RegistryError
-from imageprep.model.manifest import Descriptor, Manifest
+from imageprep.model.errors import (
+    DigestMismatchError,
+    ImageprepError,
+    NotFoundError,
+    RegistryError,
+    TransientError,
+)
+from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
 from imageprep.model.platforms import host_architecture, select_child
 from imageprep.model.verify import verified_chunks
 from imageprep.registry.auth import CATALOG_SCOPE, PULL, PUSH, repository_scope
@@ -27,6 +34,10 @@ from imageprep.registry.transport import HttpResponse, raise_for_status
 
 MiB = 1024 * 1024
 MAX_PAGES = 10_000
+_log = logging.getLogger(__name__)
+# Bytes damaged in transit fail the digest check; fetching again cures that, while a registry that
+# really serves bad bytes fails the same way every time, so a few fetches are enough.
+FETCHES = 3
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 _OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
@@ -121,6 +132,18 @@ class RegistryClient:
         """Every repository the registry lists in ``_catalog`` (all pages)."""
         return self._paginate("_catalog", "repositories", CATALOG_SCOPE, "the catalog", False)
 
+    def repositories(self) -> frozenset[str] | None:
+        """The catalog as a set, or ``None`` when this registry will not list it for us.
+
+        Many public registries refuse ``_catalog`` (401/403/404); that only means the copy engine
+        asks per image instead, so it is not an error here.
+        """
+        try:
+            return frozenset(self.catalog())
+        except RegistryError as exc:
+            _log.debug("registry %s does not list its repositories: %s", self.location, exc)
+            return None
+
     # --- manifests ------------------------------------------------------------------------------
 
     @staticmethod
@@ -131,16 +154,21 @@ class RegistryClient:
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest's exact bytes; a digest reference is checked against them."""
         subject = f"manifest {self._name(repository, reference)}"
-        response = self._connection.request(
-            "GET",
-            f"{repository}/manifests/{reference}",
-            scope=repository_scope(repository),
-            action="reading",
-            subject=subject,
-            headers={"Accept": mediatypes.MANIFEST_ACCEPT},
-            follow_redirects=True,
-        )
-        self._check(response, "reading", subject)
+        for fetch in range(1, FETCHES + 1):
+            response = self._connection.request(
+                "GET",
+                f"{repository}/manifests/{reference}",
+                scope=repository_scope(repository),
+                action="reading",
+                subject=subject,
+                headers={"Accept": mediatypes.MANIFEST_ACCEPT},
+                follow_redirects=True,
+            )
+            self._check(response, "reading", subject)
+            announced = response.header("docker-content-digest") or ""
+            intact = not announced.startswith("sha256:") or sha256_digest(response.content) == announced
+            if intact or fetch == FETCHES:
+                break
         where = f"{self.location}/{self._name(repository, reference)}"
         manifest = Manifest.parse(response.content, response.header("content-type"), where)
         expected = [reference] if reference.startswith("sha256:") else []
@@ -231,8 +259,14 @@ class RegistryClient:
 
     def read_blob_bytes(self, repository: str, descriptor: Descriptor) -> bytes:
         """A small blob (a config) in memory, verified."""
-        with self.read_blob(repository, descriptor) as chunks:
-            return b"".join(verified_chunks(chunks, descriptor, f"{self.location}/{repository}"))
+        for fetch in range(1, FETCHES + 1):
+            try:
+                with self.read_blob(repository, descriptor) as chunks:
+                    return b"".join(verified_chunks(chunks, descriptor, f"{self.location}/{repository}"))
+            except (TransientError, DigestMismatchError):
+                if fetch == FETCHES:
+                    raise
+        raise AssertionError("unreachable: the last fetch returns or raises")  # pragma: no cover
 
     def _start_upload(
         self, repository: str, subject: str, params: dict[str, str | list[str]] | None

@@ -1,9 +1,10 @@
 """Get one blob into a destination repository the cheapest way that is correct.
 
-In order: it is already there; this run already put it in another repository of the same store
-(mount it); another image is uploading it right now (wait, then mount); otherwise stream it from
-the source through the digest check. A stream that breaks with a transient error is fetched again
-from the start a bounded number of times: a half-received blob is never resumed or committed.
+In order: this run already put it in another repository of the same store (mount it, without
+asking first whether it is there); it is already there; another image is uploading it right now
+(wait, then mount); otherwise stream it from the source through the digest check. A stream that
+breaks with a transient error is fetched again from the start a bounded number of times: a
+half-received blob is never resumed or committed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from imageprep.model.errors import ImageprepError, TransferError, TransientError
+from imageprep.model.errors import DigestMismatchError, ImageprepError, TransferError, TransientError
 from imageprep.model.manifest import Descriptor
 from imageprep.model.verify import verified_chunks
 from imageprep.transfer.jobs import CopyJob
@@ -71,14 +72,17 @@ class BlobCopier:
         assert not isinstance(outcome, InFlight)
         return self._count(job, descriptor, tally, outcome)
 
-    def start(self, job: CopyJob, descriptor: Descriptor, tally: ImageTally) -> InFlight | None:
+    def start(
+        self, job: CopyJob, descriptor: Descriptor, tally: ImageTally, fresh: bool = False
+    ) -> InFlight | None:
         """Do the blob's work, unless another image is uploading it right now: then return that upload.
 
         Meant for blob workers: a worker must not sit waiting on someone else's upload while other
         blobs queue behind it, so the caller waits for the returned upload on its own thread and
-        then calls :meth:`finish`.
+        then calls :meth:`finish`. ``fresh`` says the destination repository did not exist before
+        this run, so it cannot hold the blob unless this run put it there (which the ledger knows).
         """
-        outcome = self._ensure(job, descriptor, defer=True)
+        outcome = self._ensure(job, descriptor, defer=True, fresh=fresh)
         if isinstance(outcome, InFlight):
             return outcome
         self._count(job, descriptor, tally, outcome)
@@ -100,7 +104,13 @@ class BlobCopier:
         return action
 
     def _ensure(
-        self, job: CopyJob, descriptor: Descriptor, *, defer: bool, pending: InFlight | None = None
+        self,
+        job: CopyJob,
+        descriptor: Descriptor,
+        *,
+        defer: bool,
+        pending: InFlight | None = None,
+        fresh: bool = False,
     ) -> BlobAction | InFlight:
         store = job.destination.location
         repository = job.destination_repository
@@ -108,7 +118,12 @@ class BlobCopier:
         last_error: ImageprepError | None = None
         for _ in range(self._policy.claim_rounds):
             if pending is None:
-                if job.destination.has_blob(repository, digest):
+                earlier = self._ledger.known(store, digest)
+                if earlier is not None:
+                    # Mounting a blob the repository already has is harmless, so one request does
+                    # what a HEAD and then a mount would.
+                    return self._mount_or_copy(job, descriptor, earlier)
+                if not fresh and job.destination.has_blob(repository, digest):
                     self._ledger.record(store, digest, repository)
                     return BlobAction.PRESENT
                 state = self._ledger.claim(store, digest)
@@ -171,9 +186,11 @@ class BlobCopier:
             try:
                 self._stream_once(job, descriptor)
                 return
-            except TransientError as exc:
+            except (TransientError, DigestMismatchError) as exc:
+                # Bytes damaged in transit fail the digest check (ours, or the destination's): a
+                # fresh fetch cures that; a source that really serves bad bytes fails every time.
                 if attempt == attempts:
-                    raise TransientError(
+                    raise type(exc)(
                         f"blob {descriptor.digest} of {job.source_name}: gave up after {attempts} "
                         f"attempts: {exc.message}",
                         hint=exc.hint,

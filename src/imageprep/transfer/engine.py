@@ -18,6 +18,7 @@ from imageprep.model.errors import DigestMismatchError, ImageprepError, Unsuppor
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import host_architecture, select_child
 from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
+from imageprep.transfer.inventory import DestinationInventory
 from imageprep.transfer.jobs import CopyJob, is_digest
 from imageprep.transfer.ledger import BlobLedger
 from imageprep.transfer.listener import NullListener, TransferListener
@@ -71,23 +72,27 @@ class TransferEngine:
         started = time.monotonic()
         self._listener.run_started(len(jobs))
         copier = BlobCopier(BlobLedger(), self._listener, self._policy)
+        inventory = DestinationInventory()
         # Blob pool first so it shuts down last: image tasks submit into it until they finish.
         with (
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="imageprep-blob") as blob_pool,
             ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-image") as image_pool,
         ):
-            futures = [image_pool.submit(self._copy_image, job, copier, blob_pool) for job in jobs]
+            futures = [image_pool.submit(self._copy_image, job, copier, blob_pool, inventory) for job in jobs]
             results = [future.result() for future in futures]
         report = TransferReport.from_results(results, time.monotonic() - started)
         self._listener.run_finished(report)
         return report
 
-    def _copy_image(self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor) -> ImageResult:
+    def _copy_image(
+        self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor, inventory: DestinationInventory
+    ) -> ImageResult:
         started = time.monotonic()
         self._listener.image_started(job)
         tally = ImageTally()
         try:
-            outcome, digest = self._transfer(job, copier, blob_pool, tally)
+            fresh = inventory.lacks(job.destination, job.destination_repository)
+            outcome, digest = self._transfer(job, copier, blob_pool, tally, fresh)
             result = ImageResult(
                 source=job.source_name,
                 destination=job.destination_name,
@@ -109,8 +114,9 @@ class TransferEngine:
         return result
 
     def _transfer(
-        self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor, tally: ImageTally
+        self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor, tally: ImageTally, fresh: bool
     ) -> tuple[Outcome, str]:
+        """Copy one image; ``fresh`` says its destination repository did not exist before this run."""
         top = job.source.get_manifest(job.source_repository, job.source_reference)
         if is_digest(job.source_reference):
             _check_digest(top, job.source_reference, job.source_name)
@@ -119,10 +125,12 @@ class TransferEngine:
             wanted = select_child(top.manifests, self._architecture, job.source_name)
         target_digest = wanted.digest if wanted is not None else top.digest
         # The cheap check first: an image already in place costs one HEAD and touches no blob.
-        if job.destination.manifest_digest(job.destination_repository, job.destination_tag) == target_digest:
+        if not fresh and job.destination.manifest_digest(job.destination_repository, job.destination_tag) == (
+            target_digest
+        ):
             return Outcome.SKIPPED, target_digest
         plan = self._plan(job, top, wanted)
-        self._copy_blobs(job, plan.blobs, copier, blob_pool, tally)
+        self._copy_blobs(job, plan.blobs, copier, blob_pool, tally, fresh)
         for child in plan.children:
             job.destination.put_manifest(job.destination_repository, child.digest, child)
         job.destination.put_manifest(job.destination_repository, job.destination_tag, plan.tagged)
@@ -152,10 +160,11 @@ class TransferEngine:
         copier: BlobCopier,
         blob_pool: ThreadPoolExecutor,
         tally: ImageTally,
+        fresh: bool,
     ) -> None:
         # Blob workers hand back uploads that another image is running; this image's own thread
         # waits for those, so the workers stay free for blobs nobody is copying yet.
-        futures = [blob_pool.submit(copier.start, job, blob, tally) for blob in blobs]
+        futures = [blob_pool.submit(copier.start, job, blob, tally, fresh) for blob in blobs]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         if pending:
             # One blob failed: the image is lost, so do not start its queued blobs; let running ones end.

@@ -60,6 +60,11 @@ class BlobLedger:
             self._in_flight[key] = future
             return Claim(key, future)
 
+    def known(self, store: str, digest: str) -> str | None:
+        """A repository of ``store`` this run already put the blob in, if any (no claim taken)."""
+        with self._lock:
+            return self._known.get((store, digest))
+
     def record(self, store: str, digest: str, repository: str) -> None:
         """Remember that ``repository`` of ``store`` holds the blob (found there or mounted)."""
         with self._lock:
