@@ -210,15 +210,12 @@ def test_help_lists_every_option_with_its_default(
     ("entry", "code", "message"),
     [
         (
-            "  - push_destination: true\n    includes: [nova-api]\n    set: {tag: l}\n",
-            6,
-            "copying into the local image-serve registry (127.0.0.1:8787) is not available yet",
-        ),
-        (
             "  - push_destination: 127.0.0.1:1\n    includes: [nova-api]\n"
-            "    modify_role: r\n    set: {tag: l}\n",
+            "    modify_role: tripleo-modify-image\n    set: {tag: l}\n"
+            "    modify_vars: {tasks_from: rpm_install.yml, rpms_path: no-such-rpms}\n",
             7,
-            "modifying images (modify_role) is not available yet",
+            "cannot modify docker.io/tripleomaster/centos-binary-nova-api:l (rpm_install.yml): "
+            "rpms_path no-such-rpms does not exist",
         ),
     ],
 )
@@ -233,6 +230,21 @@ def test_unavailable_copies_fail_before_copying(
     assert f"error: {message}" in process.stderr
     assert not (tmp_path / "out.yaml").exists()
     assert imageprep("prepare", "-e", "env.yaml", "--dry-run").returncode == 0
+
+
+def test_an_unusable_image_serve_root_fails_once_before_copying(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  LocalContainerRegistry: 127.0.0.1\n  ContainerImagePrepare:\n"
+        "  - push_destination: true\n    includes: [nova-api]\n    set: {tag: l}\n"
+    )
+    (tmp_path / "not-a-directory").write_text("")
+    process = imageprep(
+        "prepare", "-e", "env.yaml", "--output-env-file", "out.yaml", "--image-serve-root", "not-a-directory"
+    )
+    assert process.returncode == 6
+    assert process.stderr.count("error: ") == 1
+    assert "cannot set up the image-serve tree" in process.stderr
+    assert not (tmp_path / "out.yaml").exists()
 
 
 def test_dry_run_keeps_template_tags_when_the_registry_is_out_of_reach(
@@ -250,3 +262,16 @@ def test_dry_run_keeps_template_tags_when_the_registry_is_out_of_reach(
     parameters = yaml.safe_load(process.stdout)["parameter_defaults"]
     assert parameters["ContainerNovaApiImage"] == f"{closed}/t/centos-binary-nova-api:current-tripleo"
     assert process.stderr.count("cannot reach the source registry") == 1
+
+
+def test_prepare_says_one_line_by_default_and_details_with_verbose(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n  - set: {namespace: 192.168.24.1:8787/t, tag: l}\n"
+    )
+    quiet = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml", check=True)
+    assert quiet.stderr.splitlines() == [quiet.stderr.splitlines()[0]]
+    assert quiet.stderr.startswith("95 images, ") and quiet.stderr.rstrip().endswith("written to out.yaml")
+    loud = imageprep(
+        "-v", "prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml", check=True
+    )
+    assert "  from 192.168.24.1:8787/t: 87" in loud.stderr.splitlines()

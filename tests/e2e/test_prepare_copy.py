@@ -181,3 +181,43 @@ def test_credentials_from_the_environment_reach_an_authenticated_source(
         process = imageprep("prepare", "-e", "env.yaml", "--dry-run")
         assert process.returncode == 4
         assert str(protected.password) not in process.stderr
+
+
+def test_push_destination_true_writes_the_image_serve_tree_that_serve_then_serves(
+    imageprep: Run, tmp_path: Path, source: RunningRegistry
+) -> None:
+    from tests.support.imageserve_check import verify_tree
+    from tests.support.imageserve_servers import imageprep_serving, inspect
+
+    entry = {
+        "push_destination": True,
+        "tag_from_label": "rdo_version",
+        "includes": ["nova-api:", "centos-binary-keystone:"],
+        "set": {
+            "namespace": f"{source.host}/tripleomaster",
+            "name_prefix": "centos-binary-",
+            "tag": "current-tripleo",
+        },
+    }
+    _environment(tmp_path, [entry], LocalContainerRegistry="127.0.0.1")
+    root = tmp_path / "image-serve"
+    command = ("prepare", "-e", "env.yaml", "--output-env-file", "out.yaml", "--image-serve-root", str(root))
+    imageprep(*command, "--report", "first.json", check=True)
+    parameters = _parameters(tmp_path / "out.yaml")
+    assert parameters["ContainerNovaApiImage"] == "127.0.0.1:8787/tripleomaster/centos-binary-nova-api:abc123"
+    assert parameters["DockerInsecureRegistryAddress"] == ["127.0.0.1:8787"]
+    assert verify_tree(root) == []
+    first = json.loads((tmp_path / "first.json").read_text())
+    assert (first["copied"], first["failed"]) == (2, 0)
+
+    imageprep(*command, "--report", "again.json", check=True)
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert (again["copied"], again["skipped"]) == (0, 2)
+
+    with imageprep_serving(root) as served:
+        for name in ("nova-api", "keystone"):
+            repository = f"tripleomaster/centos-binary-{name}"
+            assert (
+                inspect(served.host, repository, "abc123")["Digest"]
+                == (skopeo_inspect(source, repository, "abc123")["Digest"])
+            )

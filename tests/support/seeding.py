@@ -17,7 +17,8 @@ from tests.support.registry_server import RunningRegistry
 SKOPEO_TIMEOUT = 120
 
 
-def _skopeo(*args: str) -> str:
+def skopeo(*args: str) -> str:
+    """Run skopeo (no signature policy, throwaway HOME and auth file); its stdout."""
     with tempfile.TemporaryDirectory(prefix="imageprep-skopeo-") as home:
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "REGISTRY_AUTH_FILE": str(Path(home) / "auth.json")}
         result = subprocess.run(
@@ -40,7 +41,7 @@ def seed_image(registry: RunningRegistry, repository: str, tag: str, image: Gene
     """Copy an (OCI-typed) generated image into ``registry`` as ``repository:tag``."""
     with tempfile.TemporaryDirectory(prefix="imageprep-layout-") as layout:
         write_oci_layout(Path(layout), {tag: image})
-        _skopeo(
+        skopeo(
             "copy",
             "--preserve-digests",
             "--dest-tls-verify=false",
@@ -52,7 +53,7 @@ def seed_image(registry: RunningRegistry, repository: str, tag: str, image: Gene
 
 def skopeo_inspect(registry: RunningRegistry, repository: str, tag: str) -> dict[str, object]:
     """What ``skopeo inspect`` reports about ``repository:tag`` (digest, labels, ...)."""
-    output = _skopeo(
+    output = skopeo(
         "inspect",
         "--tls-verify=false",
         *_creds(registry, "--creds"),
@@ -64,7 +65,7 @@ def skopeo_inspect(registry: RunningRegistry, repository: str, tag: str) -> dict
 
 def skopeo_raw_manifest(registry: RunningRegistry, repository: str, tag: str) -> bytes:
     """The manifest bytes as skopeo reads them."""
-    output = _skopeo(
+    output = skopeo(
         "inspect",
         "--raw",
         "--tls-verify=false",

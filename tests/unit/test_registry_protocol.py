@@ -211,3 +211,15 @@ def test_registry_layer_does_not_import_higher_layers() -> None:
         text = module.read_text()
         for layer in ("transfer", "prepare", "catalogue", "cli"):
             assert f"imageprep.{layer}" not in text, f"{module.name} imports imageprep.{layer}"
+
+
+def test_busy_plain_http_loopback_registry_is_used_over_http_and_asked_again_later() -> None:
+    prober = FakeProber(
+        {("https://127.0.0.1:5000/v2/", True): "tls-error", ("http://127.0.0.1:5000/v2/", False): 503}
+    )
+    policy = EndpointPolicy(prober)
+    assert policy.probe("127.0.0.1:5000") == "http"
+    prober.table[("http://127.0.0.1:5000/v2/", False)] = 200
+    assert policy.probe("127.0.0.1:5000") == "http"
+    assert policy.probe("127.0.0.1:5000") == "http"
+    assert len(prober.calls) == 4  # two probes of two requests each; the second one is remembered

@@ -28,7 +28,7 @@ def jobs() -> list[CopyJob]:
 
 
 def test_logging_listener_logs_each_outcome_and_the_summary(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="imageprep.transfer"):
+    with caplog.at_level(logging.DEBUG, logger="imageprep.transfer"):
         report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy(retry_delay=0.0))
 
     messages = [record.getMessage() for record in caplog.records]
@@ -37,6 +37,18 @@ def test_logging_listener_logs_each_outcome_and_the_summary(caplog: pytest.LogCa
     assert any(m.startswith("failed src.example:5000/tripleomaster/x:current-tripleo") for m in messages)
     assert messages[-1] == report.summary()
     assert [r.levelno for r in caplog.records if r.getMessage().startswith("failed")] == [logging.ERROR]
+
+
+def test_logging_listener_says_only_the_summary_and_failures_by_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="imageprep.transfer"):
+        report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy(retry_delay=0.0))
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("failed src.example:5000/tripleomaster/x:current-tripleo")
+    assert messages[1] == report.summary()
 
 
 def test_rich_listener_shows_progress_failures_and_summary_on_its_console() -> None:

@@ -10,11 +10,21 @@ from cliff.app import App
 from cliff.commandmanager import CommandManager
 
 import imageprep
+from imageprep.cli.hotfix import Hotfix
+from imageprep.cli.images import DeleteImage, ListImages, ShowImage
 from imageprep.cli.prepare import Prepare, PrepareDefault
+from imageprep.cli.push import Push
+from imageprep.cli.serve import Serve
 
 COMMANDS: dict[str, Any] = {
     "prepare default": PrepareDefault,
     "prepare": Prepare,
+    "hotfix": Hotfix,
+    "push": Push,
+    "serve": Serve,
+    "list": ListImages,
+    "show": ShowImage,
+    "delete": DeleteImage,
 }
 
 
@@ -38,7 +48,7 @@ class ImageprepApp(App):
     def configure_logging(self) -> None:
         """cliff's console logging, without a line per HTTP request unless asked for (-vv)."""
         super().configure_logging()
-        quiet = logging.DEBUG if self.options.verbose_level >= 2 else logging.WARNING
+        quiet = logging.DEBUG if self.options.verbose_level >= 3 else logging.WARNING
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(quiet)
 

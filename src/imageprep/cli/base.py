@@ -10,6 +10,8 @@ import traceback
 from typing import Any
 
 from cliff.command import Command
+from cliff.lister import Lister
+from cliff.show import ShowOne
 
 from imageprep.model.errors import ImageprepError
 
@@ -23,14 +25,19 @@ def command_line(program: str, arguments: list[str] | None = None) -> str:
     return " ".join([program, *(shlex.quote(arg) for arg in args)])
 
 
-class ImageprepCommand(Command):
-    """Maps :class:`ImageprepError` to its exit code; ``--debug`` adds the traceback."""
+class OperatorErrors:
+    """Maps :class:`ImageprepError` to its exit code; ``--debug`` adds the traceback.
+
+    A mixin so that plain commands, listers and show commands all end the same way.
+    """
 
     auth_required = False
+    app: Any  # set by cliff's command constructor
+    app_args: Any
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         try:
-            result: int = super().run(parsed_args) or 0
+            result: int = super().run(parsed_args) or 0  # type: ignore[misc]
             return result
         except ImageprepError as exc:
             if getattr(self.app_args, "debug", False):
@@ -42,5 +49,17 @@ class ImageprepCommand(Command):
             self.app.stderr.write("error: interrupted\n")
             return EXIT_INTERRUPTED
 
+
+class ImageprepCommand(OperatorErrors, Command):
+    """A command that does something and prints little."""
+
     def take_action(self, parsed_args: argparse.Namespace) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class ImageprepLister(OperatorErrors, Lister):
+    """A command printing rows, so ``-f table|json|yaml|value|csv`` all work."""
+
+
+class ImageprepShowOne(OperatorErrors, ShowOne):
+    """A command printing one record, so ``-f table|json|yaml|value|shell`` all work."""

@@ -6,8 +6,11 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,12 @@ from typing import Any
 from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.template import CatalogueTemplate
 from imageprep.cli.base import ImageprepCommand, command_line
+from imageprep.imageserve import DEFAULT_ROOT, ROOT_VARIABLE, resolve_root
+from imageprep.model.control import RunControl
 from imageprep.model.errors import ConfigurationError
 from imageprep.prepare.copying import copy_prepared, wants_all_architectures
 from imageprep.prepare.defaultdoc import default_document
+from imageprep.prepare.destinations import DestinationStores
 from imageprep.prepare.envfile import render_document, write_atomically
 from imageprep.prepare.environment import Environment, environment_files, load_environment
 from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT, load_roles_file
@@ -39,6 +45,38 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(control: RunControl) -> Iterator[None]:
+    """Ctrl-C tells every thread of the run to stop (and the main thread to unwind) at once.
+
+    Without it only the main thread would hear of the interruption, and the copy threads would go
+    on until every image was done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        control.stop()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
@@ -205,6 +243,19 @@ class Prepare(ImageprepCommand):
             metavar="FILE",
             help="write what was copied, skipped and failed to FILE as JSON (default: no report)",
         )
+        parser.add_argument(
+            "--image-serve-root",
+            metavar="DIR",
+            help="where images for the local registry (push_destination: true) are written "
+            f"(default: ${ROOT_VARIABLE}, else {DEFAULT_ROOT})",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=_positive_seconds,
+            metavar="SECONDS",
+            help="give up when the whole prepare (discovery and copies) takes longer than SECONDS; "
+            "the output file is then left as it was (default: no limit)",
+        )
         _add_defaults_file(parser)
         return parser
 
@@ -214,6 +265,7 @@ class Prepare(ImageprepCommand):
         session: RegistrySession | None,
         environment: Environment,
         insecure: frozenset[str],
+        control: RunControl | None = None,
     ) -> PrepareSettings:
         """Load every input the options name into a settings object."""
         defaults = load_defaults(parsed_args.defaults_file)
@@ -235,9 +287,15 @@ class Prepare(ImageprepCommand):
             credentials=ceph_credentials(environment),
             concurrency=parsed_args.concurrency,
             dry_run=parsed_args.dry_run,
+            control=control,
         )
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
+        control = RunControl(parsed_args.timeout)
+        with _stop_on_interrupt(control):
+            return self._prepare(parsed_args, control)
+
+    def _prepare(self, parsed_args: argparse.Namespace, control: RunControl) -> int:
         if parsed_args.offline and not parsed_args.dry_run:
             raise ConfigurationError("--offline only makes sense with --dry-run")
         files = environment_files(
@@ -247,7 +305,7 @@ class Prepare(ImageprepCommand):
         environment = load_environment(files)
         insecure = declared_insecure(environment, parsed_args.insecure_registries)
         if parsed_args.offline:
-            settings = self.settings(parsed_args, None, environment, insecure)
+            settings = self.settings(parsed_args, None, environment, insecure, control)
             self._finish(parsed_args, prepare_parameters(settings))
             return 0
         ca_file = parsed_args.ca_file or (
@@ -258,10 +316,13 @@ class Prepare(ImageprepCommand):
             insecure=insecure,
             ca_file=ca_file,
             auth_files=default_auth_files(os.environ, Path.home()),
+            control=control,
         ) as session:
-            result = prepare_parameters(self.settings(parsed_args, session, environment, insecure))
+            result = prepare_parameters(self.settings(parsed_args, session, environment, insecure, control))
             if not parsed_args.dry_run and result.copies:
                 report = self._copy(parsed_args, result, session, environment)
+                # Past the deadline the failures all say so; one clear line says it better.
+                control.check("every image was copied")
                 report.raise_for_failures()  # the output file is written only when every image made it
         self._finish(parsed_args, result)
         return 0
@@ -279,6 +340,7 @@ class Prepare(ImageprepCommand):
             report = copy_prepared(
                 result.images,
                 session,
+                DestinationStores(session, resolve_root(parsed_args.image_serve_root, os.environ)),
                 multi_arch=wants_all_architectures(environment.parameters.get("AdditionalArchitectures")),
                 concurrency=parsed_args.concurrency,
                 listener=listener,
@@ -290,10 +352,14 @@ class Prepare(ImageprepCommand):
     def _finish(self, parsed_args: argparse.Namespace, result: PrepareResult) -> None:
         document: dict[str, Any] = {"parameter_defaults": result.parameters}
         text = render_document(document, command_line(self.app.NAME), datetime.now().astimezone())
-        for line in summarise(result):
-            self.app.stderr.write(line + "\n")
+        headline, *details = summarise(result)
         if parsed_args.output_env_file:
             write_atomically(parsed_args.output_env_file, text)
-            self.app.stderr.write(f"wrote {parsed_args.output_env_file}\n")
+            headline += f", written to {parsed_args.output_env_file}"
         else:
             self.app.stdout.write(text)
+        # One line by default; where the images come from and go to with -v.
+        self.app.stderr.write(headline + "\n")
+        if self.app_args.verbose_level >= 2:
+            for line in details:
+                self.app.stderr.write(line + "\n")

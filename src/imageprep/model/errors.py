@@ -83,3 +83,13 @@ class ModificationError(ImageprepError):
     """Modifying an image (buildah, rpm, ansible role) failed."""
 
     exit_code = 7
+
+
+class DeadlineExceededError(TransferError):
+    """The run's total time limit passed before it finished; nothing more is started."""
+
+
+class RunInterruptedError(ImageprepError):
+    """The operator interrupted the run (Ctrl-C); work in flight stops at its next request."""
+
+    exit_code = 130

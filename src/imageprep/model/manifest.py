@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from imageprep.model import mediatypes
 from imageprep.model.errors import RegistryError, UnsupportedMediaTypeError
+
+# The digests we can verify, in canonical form. Anything else is refused when a manifest is read:
+# a digest ends up in URLs and file names, so "sha256:../../x" must never get that far.
+DIGEST_FORMAT = re.compile(r"sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}")
+# No real layer comes near this; a larger claim is a broken or hostile manifest.
+MAX_BLOB_SIZE = 1024**4
 
 
 def sha256_digest(data: bytes) -> str:
@@ -50,14 +57,24 @@ class Descriptor:
                     architecture=str(platform_data.get("architecture", "")),
                     variant=platform_data.get("variant"),
                 )
-            return cls(
-                media_type=str(data.get("mediaType", "")),
-                digest=str(data["digest"]),
-                size=int(data["size"]),
-                platform=platform,
-            )
+            digest = str(data["digest"])
+            size = data["size"]
+            if isinstance(size, bool) or not isinstance(size, int):
+                raise TypeError(f"size {size!r} is not a whole number")
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise RegistryError(f"malformed descriptor in manifest {where}: {exc}") from exc
+        if not DIGEST_FORMAT.fullmatch(digest):
+            raise RegistryError(
+                f"manifest {where} references {digest[:100]!r}, which is not a sha256/sha384/sha512 digest"
+            )
+        if not 0 <= size <= MAX_BLOB_SIZE:
+            raise RegistryError(f"manifest {where} claims a size of {size} bytes for {digest}; refused")
+        return cls(
+            media_type=str(data.get("mediaType", "")),
+            digest=digest,
+            size=size,
+            platform=platform,
+        )
 
 
 @dataclass(frozen=True, slots=True)

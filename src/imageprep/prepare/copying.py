@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from imageprep.model.errors import ImageServeError, ModificationError
+from imageprep.prepare.destinations import DestinationStores
 from imageprep.prepare.evaluate import PreparedImage
+from imageprep.prepare.modifying import ModifySettings, check_modifiable, modify_prepared
 from imageprep.registry.session import RegistrySession
 from imageprep.transfer.engine import TransferEngine
 from imageprep.transfer.jobs import CopyJob
@@ -15,27 +17,20 @@ from imageprep.transfer.report import TransferReport
 
 
 def check_copyable(images: Sequence[PreparedImage]) -> None:
-    """Refuse, before anything is copied, what this version cannot do yet."""
-    modified = [str(image.source) for image in images if image.modified]
-    if modified:
-        raise ModificationError(
-            f"modifying images (modify_role) is not available yet; {len(modified)} image(s) would be "
-            f"modified, first {modified[0]}",
-            hint="run with --dry-run to see the parameters, or remove modify_role",
-        )
-    local = [image for image in images if image.to_local_registry and image.destination]
-    if local:
-        raise ImageServeError(
-            f"copying into the local image-serve registry ({local[0].destination}) is not available yet",
-            hint="use push_destination: HOST:PORT of a registry that accepts pushes, or --dry-run",
-        )
+    """Refuse, before anything is copied, what cannot work (an entry's modification inputs)."""
+    check_modifiable(images)
 
 
-def copy_jobs(images: Sequence[PreparedImage], session: RegistrySession, multi_arch: bool) -> list[CopyJob]:
+def copy_jobs(
+    images: Sequence[PreparedImage],
+    session: RegistrySession,
+    destinations: DestinationStores,
+    multi_arch: bool,
+) -> list[CopyJob]:
     """One job per distinct destination image (two entries may name the same one)."""
     jobs: dict[tuple[str, str, str], CopyJob] = {}
     for image in images:
-        if not image.destination:
+        if not image.destination or image.modified:  # modified images are built, not copied
             continue
         source = image.pull_from
         target = image.target
@@ -44,7 +39,7 @@ def copy_jobs(images: Sequence[PreparedImage], session: RegistrySession, multi_a
             source=session.client(source.registry),
             source_repository=source.repository,
             source_reference=source.reference,
-            destination=session.client(image.destination),
+            destination=destinations.store_for(image),
             destination_repository=target.repository,
             destination_tag=target.reference,
             all_architectures=image.entry.multi_arch if image.entry.multi_arch is not None else multi_arch,
@@ -60,12 +55,23 @@ def wants_all_architectures(additional_architectures: Any) -> bool:
 def copy_prepared(
     images: Sequence[PreparedImage],
     session: RegistrySession,
+    destinations: DestinationStores,
     *,
     multi_arch: bool,
     concurrency: int,
     listener: TransferListener | None = None,
+    modify: ModifySettings | None = None,
 ) -> TransferReport:
-    """Copy every image that has a push destination."""
+    """Copy every image that has a push destination; build and push the modified ones."""
     check_copyable(images)
-    engine = TransferEngine(concurrency=concurrency, listener=listener)
-    return engine.run(copy_jobs(images, session, multi_arch))
+    if any(image.to_local_registry and image.destination for image in images):
+        destinations.tree().ensure_ready()  # an unwritable root is one error, not one per image
+    jobs = copy_jobs(images, session, destinations, multi_arch)
+    if not any(image.modified and image.destination for image in images):
+        return TransferEngine(concurrency=concurrency, listener=listener).run(jobs)
+    started = time.monotonic()
+    report = TransferReport.from_results((), 0.0)
+    if jobs:
+        report = TransferEngine(concurrency=concurrency, listener=listener).run(jobs)
+    modified = modify_prepared(images, session, modify, store_for=destinations.store_for)
+    return TransferReport.from_results((*report.images, *modified), time.monotonic() - started)

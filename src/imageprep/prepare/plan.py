@@ -12,6 +12,7 @@ from imageprep.catalogue.defaults import Defaults
 from imageprep.catalogue.entries import BOOLEAN_SET_KEYS, NULLABLE_SET_KEYS, PrepareEntry, parse_entries
 from imageprep.catalogue.roles import Role, enabled_services
 from imageprep.catalogue.template import CatalogueTemplate
+from imageprep.model.control import RunControl
 from imageprep.prepare.environment import Environment
 from imageprep.prepare.evaluate import EvaluationContext, PreparedImage, evaluate_entry
 from imageprep.prepare.inspection import ImageInspector
@@ -32,7 +33,11 @@ PREPARE_PARAM = "ContainerImagePrepare"
 
 @dataclass(frozen=True, slots=True)
 class PrepareSettings:
-    """Inputs of one prepare run, already loaded and validated by the caller."""
+    """Inputs of one prepare run, already loaded and validated by the caller.
+
+    ``control`` carries the run's total deadline (``--timeout``) and its interruption; the registry
+    session the inspector uses must share it, so that requests stop too.
+    """
 
     environment: Environment
     defaults: Defaults
@@ -46,6 +51,7 @@ class PrepareSettings:
     credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     concurrency: int = 8
     dry_run: bool = False
+    control: RunControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,8 @@ def _evaluate(
     )
     images: list[PreparedImage] = []
     for entry in entries:
+        if settings.control is not None:
+            settings.control.check(f"evaluating the entry of {entry.origin}")
         images.extend(evaluate_entry(entry, context))
     return surviving_images(images)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from imageprep.model.control import RunControl
 from imageprep.prepare.environment import Environment
 from imageprep.prepare.parameters import INSECURE_PARAM, address_list
 from imageprep.registry.credentials import CredentialStore, parse_registry_credentials
@@ -31,6 +32,7 @@ def open_session(
     insecure: frozenset[str],
     ca_file: Path | None,
     auth_files: Iterable[Path],
+    control: RunControl | None = None,
 ) -> RegistrySession:
     """A session with the environment's credentials, then the auth files, and its mirror."""
     credentials = CredentialStore.from_parameters(environment.parameters.get(CREDENTIALS_PARAM), auth_files)
@@ -40,4 +42,5 @@ def open_session(
         insecure=insecure,
         ca_file=ca_file,
         mirror=mirror if isinstance(mirror, str) and mirror else None,
+        control=control,
     )

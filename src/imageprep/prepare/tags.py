@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from imageprep.catalogue.labeltemplate import LabelTemplate, MissingLabel
-from imageprep.model.errors import NotFoundError
-from imageprep.model.reference import ImageReference
+from imageprep.model.errors import NotFoundError, RegistryError
+from imageprep.model.reference import TAG, ImageReference
 from imageprep.prepare.inspection import ImageFacts, ImageInspector
 
 LOG = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ def discover_tag(reference: ImageReference, template: LabelTemplate, facts: Imag
             fallback,
         )
         tag = fallback
+    if not TAG.fullmatch(tag):
+        # Labels come from the registry: a value like "../x" must not become a path or a parameter.
+        raise RegistryError(
+            f"{reference}: labels {template.text!r} give {tag[:200]!r}, which is not a valid tag"
+        )
     if tag not in facts.tags:
         shown = ", ".join(facts.tags[-20:]) or "none"
         raise NotFoundError(

@@ -38,6 +38,8 @@ _log = logging.getLogger(__name__)
 # Bytes damaged in transit fail the digest check; fetching again cures that, while a registry that
 # really serves bad bytes fails the same way every time, so a few fetches are enough.
 FETCHES = 3
+# What the OCI distribution spec lets registries refuse above; real manifests are a few KiB.
+MAX_MANIFEST_BYTES = 4 * MiB
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 _OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
@@ -163,6 +165,7 @@ class RegistryClient:
                 subject=subject,
                 headers={"Accept": mediatypes.MANIFEST_ACCEPT},
                 follow_redirects=True,
+                limit=MAX_MANIFEST_BYTES,
             )
             self._check(response, "reading", subject)
             announced = response.header("docker-content-digest") or ""

@@ -90,6 +90,7 @@ class Connection:
         params: Mapping[str, str | list[str]] | None = None,
         content: Body = None,
         follow_redirects: bool = False,
+        limit: int | None = None,
     ) -> HttpResponse:
         """Send one API request; a 401 gets one fresh authentication and one retry.
 
@@ -100,13 +101,13 @@ class Connection:
         url = self.url(path)
         header = self._resolve(self._auth.authorization(self.registry, scope), context)
         replayable = content is None or isinstance(content, bytes)
-        response = self._send(method, url, header, headers, params, content, context)
+        response = self._send(method, url, header, headers, params, content, context, limit)
         if response.status == 401:
             if not replayable:
                 raise self._auth.refused(self.registry, scope, "authentication was needed in mid-upload")
             step = self._auth.challenged(self.registry, scope, response.header("www-authenticate"), header)
             header = self._resolve(step, context)
-            response = self._send(method, url, header, headers, params, content, context)
+            response = self._send(method, url, header, headers, params, content, context, limit)
             if response.status == 401:
                 raise self._auth.refused(self.registry, scope, "HTTP 401 after authenticating")
         hops = 0
@@ -115,7 +116,7 @@ class Connection:
             if hops > MAX_REDIRECTS:
                 raise RegistryError(f"{context}: more than {MAX_REDIRECTS} redirects")
             url = urljoin(response.url, response.header("location") or "")
-            response = self._send(method, url, header, headers, None, None, context)
+            response = self._send(method, url, header, headers, None, None, context, limit)
         return response
 
     def _send(
@@ -127,6 +128,7 @@ class Connection:
         params: Mapping[str, str | list[str]] | None,
         content: Body,
         context: str,
+        limit: int | None = None,
     ) -> HttpResponse:
         return self._transport.send(
             method,
@@ -136,6 +138,7 @@ class Connection:
             content=content,
             verify=self._endpoints.verify(_netloc(url)),
             context=context,
+            limit=limit,
         )
 
     @contextmanager

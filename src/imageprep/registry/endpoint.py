@@ -24,6 +24,7 @@ ProbeOutcome = int | Literal["tls-error", "unreachable"]
 
 # What ``/v2/`` of a registry answers. A TLS-only server spoken to in plain HTTP answers 400,
 # which must not be mistaken for a plain-HTTP registry.
+_BUSY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REGISTRY_STATUSES = frozenset({200, 401, 403})
 
 
@@ -113,10 +114,14 @@ class EndpointPolicy:
         declared = self.declared_insecure(host)
         if declared and isinstance(self._prober.probe(f"https://{host}/v2/", verify=False), int):
             return "https-noverify", True
-        if (declared or is_loopback(host)) and self._prober.probe(
-            f"http://{host}/v2/", verify=False
-        ) in _REGISTRY_STATUSES:
-            return "http", True
+        if declared or is_loopback(host):
+            answer = self._prober.probe(f"http://{host}/v2/", verify=False)
+            if answer in _REGISTRY_STATUSES:
+                return "http", True
+            if answer in _BUSY_STATUSES:
+                # A plain-HTTP server that is busy right now: use HTTP, but ask again next time
+                # rather than remembering a guess for the whole run.
+                return "http", False
         return "https", True
 
     def base_url(self, host: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
+from imageprep.model.control import RunControl
 from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
 from imageprep.registry.auth import Authenticator
@@ -45,6 +46,7 @@ class RegistrySession:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         architecture: Callable[[], str] = host_architecture,
+        control: RunControl | None = None,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.tokens = TokenCache()
@@ -53,6 +55,7 @@ class RegistrySession:
             timeouts=timeouts or Timeouts(),
             retry=retry or RetryPolicy(),
             sleep=sleep,
+            control=control,
         )
         self.endpoints = EndpointPolicy(self._transport, insecure=insecure, mirror=mirror)
         self._authenticator = Authenticator(self.credentials, self.tokens, clock=clock)

@@ -21,6 +21,7 @@ from typing import Literal, NoReturn
 import httpx
 import tenacity
 
+from imageprep.model.control import RunControl
 from imageprep.model.errors import (
     AuthenticationError,
     DigestMismatchError,
@@ -30,6 +31,8 @@ from imageprep.model.errors import (
 )
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 Body = bytes | Iterable[bytes] | None
 ProbeOutcome = int | Literal["tls-error", "unreachable"]
 
@@ -81,6 +84,7 @@ class StreamedResponse:
     url: str
     _response: httpx.Response = field(repr=False)
     _context: str = field(repr=False)
+    _control: RunControl | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:
         """One header's value (``None`` when absent)."""
@@ -89,7 +93,10 @@ class StreamedResponse:
     def iter_bytes(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """The body in chunks of at most ``chunk_size`` bytes."""
         try:
-            yield from self._response.iter_bytes(chunk_size)
+            for chunk in self._response.iter_bytes(chunk_size):
+                if self._control is not None:
+                    self._control.check(self._context)
+                yield chunk
         except httpx.HTTPError as exc:
             raise TransientError(f"{self._context}: connection lost while reading: {_describe(exc)}") from exc
 
@@ -109,6 +116,22 @@ class _Retryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+def _read_bounded(response: httpx.Response, limit: int, context: str) -> bytes:
+    """The whole body, refused (not retried) as soon as it is known to exceed ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    too_large = RegistryError(f"{context}: the answer is larger than {limit} bytes; refused")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    parts: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise too_large
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
@@ -199,7 +222,9 @@ class Transport:
         retry: RetryPolicy = RetryPolicy(),
         max_connections: int = 24,
         sleep: Callable[[float], None] = time.sleep,
+        control: RunControl | None = None,
     ) -> None:
+        self._control = control
         self._timeout = httpx.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
         )
@@ -239,8 +264,25 @@ class Transport:
             stop=tenacity.stop_after_attempt(max(1, self._retry.attempts)),
             wait=_Wait(self._retry),
             retry=tenacity.retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
+            sleep=self._bounded_sleep,
             reraise=True,
+        )
+
+    def _bounded_sleep(self, seconds: float) -> None:
+        """Wait before a retry, never past the run's deadline (the next attempt then reports it)."""
+        self._sleep(self._control.cap(seconds) if self._control is not None else seconds)
+
+    def _request_timeout(self) -> httpx.Timeout:
+        """The configured timeouts, shortened so that no request outlives the run's deadline."""
+        if self._control is None or self._control.remaining() is None:
+            return self._timeout
+        cap = self._control.cap
+        timeout = self._timeout
+        return httpx.Timeout(
+            connect=cap(timeout.connect or 0.0),
+            read=cap(timeout.read or 0.0),
+            write=cap(timeout.write or 0.0),
+            pool=cap(timeout.pool or 0.0),
         )
 
     def _open(
@@ -255,12 +297,16 @@ class Transport:
         context: str,
     ) -> httpx.Response:
         """One attempt: send and return the open response, or raise ``_Retryable`` / our error."""
+        if self._control is not None:
+            self._control.check(context, cleanup=method == "DELETE")
         client = self._client(verify)
         target = httpx.URL(url)
         if params:
             # Merged by hand: httpx would replace a query the registry put in an upload Location.
             target = target.copy_merge_params(params)
-        request = client.build_request(method, target, headers=dict(headers), content=content)
+        request = client.build_request(
+            method, target, headers=dict(headers), content=content, timeout=self._request_timeout()
+        )
         try:
             response = client.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -332,22 +378,40 @@ class Transport:
         content: Body = None,
         verify: bool = True,
         context: str,
+        limit: int | None = None,
     ) -> HttpResponse:
         """Send a request and read the whole answer; transient failures are retried.
 
         ``content`` given as bytes is replayed on retries; an iterable is streamed once.
-        ``context`` names the registry and image in error messages.
+        ``context`` names the registry and image in error messages. An answer longer than
+        ``limit`` bytes (default :data:`MAX_RESPONSE_BYTES`) is refused.
         """
-        response = self._open_with_retries(
-            method, url, headers=headers or {}, params=params, content=content, verify=verify, context=context
-        )
-        try:
-            body = response.read()
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{context}: connection lost while reading: {_describe(exc)}") from exc
-        finally:
-            response.close()
-        return HttpResponse(response.status_code, _headers(response), body, str(response.url))
+        # A body cut off mid-read is as transient as a refused connection: ask again (when the
+        # request can be replayed), or a reset while reading a manifest would fail the image.
+        replayable = content is None or isinstance(content, bytes)
+        reads = max(1, self._retry.attempts) if replayable else 1
+        for read in range(1, reads + 1):
+            response = self._open_with_retries(
+                method,
+                url,
+                headers=headers or {},
+                params=params,
+                content=content,
+                verify=verify,
+                context=context,
+            )
+            try:
+                body = _read_bounded(response, limit or MAX_RESPONSE_BYTES, context)
+            except httpx.HTTPError as exc:
+                if read == reads:
+                    lost = f"{context}: connection lost while reading: {_describe(exc)}"
+                    raise TransientError(lost) from exc
+                self._sleep(min(self._retry.backoff * read, self._retry.max_backoff))
+                continue
+            finally:
+                response.close()
+            return HttpResponse(response.status_code, _headers(response), body, str(response.url))
+        raise AssertionError("unreachable: the last read returns or raises")  # pragma: no cover
 
     @contextmanager
     def stream(
@@ -365,7 +429,7 @@ class Transport:
         )
         try:
             yield StreamedResponse(
-                response.status_code, _headers(response), str(response.url), response, context
+                response.status_code, _headers(response), str(response.url), response, context, self._control
             )
         finally:
             response.close()
@@ -373,7 +437,9 @@ class Transport:
     def probe(self, url: str, *, verify: bool) -> ProbeOutcome:
         """One GET without retries: the HTTP status, or whether TLS failed or nobody answered."""
         try:
-            response = self._client(verify).get(url)
+            if self._control is not None:
+                self._control.check(f"contacting {url}")
+            response = self._client(verify).get(url, timeout=self._request_timeout())
         except httpx.TransportError as exc:
             return "tls-error" if is_tls_failure(exc) else "unreachable"
         except httpx.HTTPError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
 from imageprep.model.errors import ImageprepError
@@ -24,7 +25,7 @@ _log = logging.getLogger(__name__)
 class ListsRepositories(Protocol):
     """An image store that can name all its repositories."""
 
-    def repositories(self) -> frozenset[str] | None:
+    def repositories(self) -> Collection[str] | None:
         """Every repository the store holds, or ``None`` when it cannot tell cheaply."""
         ...
 
@@ -53,7 +54,8 @@ def _list(store: ImageStore) -> frozenset[str] | None:
     if not isinstance(store, ListsRepositories):
         return None
     try:
-        return store.repositories()
+        listed = store.repositories()
     except ImageprepError as exc:
         _log.debug("cannot list the repositories of %s (%s); asking image by image", store.location, exc)
         return None
+    return None if listed is None else frozenset(listed)

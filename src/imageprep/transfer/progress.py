@@ -23,14 +23,17 @@ _log = logging.getLogger("imageprep.transfer")
 
 
 class LoggingListener:
-    """Writes one log line per image (and per blob at DEBUG) through :mod:`logging`."""
+    """Writes the run's summary (INFO), failures (ERROR), and a line per image and blob (DEBUG).
+
+    An operator sees one summary line by default and every image with ``-v``.
+    """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or _log
 
     def run_started(self, total_images: int) -> None:
         """Log the size of the run."""
-        self._log.info("copying %d images", total_images)
+        self._log.debug("copying %d images", total_images)
 
     def image_started(self, job: CopyJob) -> None:
         """Log the image being started (DEBUG)."""
@@ -44,13 +47,13 @@ class LoggingListener:
         """Byte counts are too fine-grained for a log."""
 
     def image_finished(self, job: CopyJob, result: ImageResult) -> None:
-        """Log the outcome; failures at ERROR with the message."""
+        """Log the outcome: failures at ERROR with the message, the rest at DEBUG."""
         if result.outcome is Outcome.FAILED:
             self._log.error("failed %s: %s", result.source, result.error)
         elif result.outcome is Outcome.SKIPPED:
-            self._log.info("skipped %s (destination already has %s)", result.destination, result.digest)
+            self._log.debug("skipped %s (destination already has %s)", result.destination, result.digest)
         else:
-            self._log.info(
+            self._log.debug(
                 "copied %s -> %s (%d blobs copied, %d mounted, %d present)",
                 result.source,
                 result.destination,

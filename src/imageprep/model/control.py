@@ -1,0 +1,67 @@
+"""Stopping a run from outside: a total deadline, and an interruption (Ctrl-C).
+
+One :class:`RunControl` is shared by everything a run does. Work checks it before each request
+and between the chunks of a stream, so a run stops within one request of being told to, and the
+deadline also caps each request's own timeouts so a stalled server cannot hold a run past it.
+Cleanup (cancelling an upload) is still allowed after a stop, so nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from imageprep.model.errors import DeadlineExceededError, RunInterruptedError
+
+
+class RunControl:
+    """A deadline (``seconds`` from now; ``None`` for none) and a stop flag, shared across threads."""
+
+    def __init__(self, seconds: float | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self._deadline = clock() + seconds if seconds is not None else None
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Ask every part of the run to stop at its next check (safe from a signal handler)."""
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopped.is_set()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), ``None`` without one."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._clock())
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline has passed."""
+        remaining = self.remaining()
+        return remaining is not None and remaining <= 0.0
+
+    def check(self, doing: str, *, cleanup: bool = False) -> None:
+        """Raise if the run must stop; ``doing`` says what was about to happen, for the message.
+
+        ``cleanup`` work (cancelling what was started) goes ahead after an interruption or the
+        deadline: stopping must not leave more behind than finishing would.
+        """
+        if cleanup:
+            return
+        if self._stopped.is_set():
+            raise RunInterruptedError(f"interrupted before {doing}")
+        if self.expired:
+            raise DeadlineExceededError(
+                f"the time limit of {self.seconds:g}s for this run ran out before {doing}",
+                hint="allow more time, or check why the registries are slow",
+            )
+
+    def cap(self, seconds: float) -> float:
+        """``seconds``, or less so as not to go past the deadline (at least a moment, to fail cleanly)."""
+        remaining = self.remaining()
+        return seconds if remaining is None else max(0.01, min(seconds, remaining))

@@ -1,0 +1,23 @@
+"""Modifying images in local containers storage: buildah builds, RPM installs, Ansible roles.
+
+Layers below: :mod:`imageprep.model`. Moving images between this storage and registries is the
+copy engine's job (see :mod:`imageprep.prepare.localstorage`); :class:`DirImageStore` is the
+``dir:`` layout both sides understand.
+"""
+
+from imageprep.modify.buildah import Buildah, BuildahSettings
+from imageprep.modify.dirstore import DirImageStore
+from imageprep.modify.recipes import check_request, modify
+from imageprep.modify.request import BUILTIN_ROLES, ModifyRequest
+from imageprep.modify.rpms import find_rpms
+
+__all__ = [
+    "BUILTIN_ROLES",
+    "Buildah",
+    "BuildahSettings",
+    "DirImageStore",
+    "ModifyRequest",
+    "check_request",
+    "find_rpms",
+    "modify",
+]

@@ -1,0 +1,47 @@
+"""Which image store a prepared image is pushed into.
+
+The local registry (``push_destination: true``, or an address equal to it) is the image-serve tree
+on this host's disk, written directly rather than through a web server that only serves it
+read-only; every other destination is a registry reached over HTTP. Both are image stores, so the
+copy engine and the modification step do not care which one they get.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from imageprep.imageserve import ImageServeTree
+from imageprep.prepare.evaluate import PreparedImage
+from imageprep.registry.session import RegistrySession
+from imageprep.transfer.store import ImageStore
+
+
+class DestinationStores:
+    """Hands out the store for each image's push destination; one tree object per run."""
+
+    def __init__(self, session: RegistrySession, image_serve_root: Path) -> None:
+        self._session = session
+        self._root = image_serve_root
+        self._lock = threading.Lock()
+        self._tree: ImageServeTree | None = None
+
+    @property
+    def image_serve_root(self) -> Path:
+        """Where images for the local registry are written."""
+        return self._root
+
+    def store_for(self, image: PreparedImage) -> ImageStore:
+        """The store ``image`` is pushed into (it must have a push destination)."""
+        if not image.destination:
+            raise ValueError(f"{image.source} has no push destination")
+        if image.to_local_registry:
+            return self.tree()
+        return self._session.client(image.destination)
+
+    def tree(self) -> ImageServeTree:
+        """The local image-serve tree (created lazily, on first write)."""
+        with self._lock:
+            if self._tree is None:
+                self._tree = ImageServeTree(self._root)
+            return self._tree
