@@ -213,3 +213,34 @@ def test_a_failing_build_fails_the_run_naming_image_and_cause(
     assert "Traceback" not in process.stderr
     assert not (tmp_path / "out.yaml").exists()
     assert storage.images() == [] and storage.containers() == []
+
+
+def test_a_role_from_roles_path_modifies_images_during_prepare(
+    imageprep: Run, tmp_path: Path, registry: RunningRegistry, storage: ScratchStorage
+) -> None:
+    from imageprep.modify.ansiblerole import find_playbook_program
+    from tests.support.buildimages import LABELLING_ROLE_TASKS
+
+    if find_playbook_program() is None:
+        pytest.skip("needs ansible-core (pip install 'imageprep[ansible]')")
+    tasks = tmp_path / "my-roles" / "add-foo-plugin" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text(LABELLING_ROLE_TASKS)
+    _write_environment(
+        tmp_path,
+        registry,
+        includes=["nova-api:"],
+        modify_role="add-foo-plugin",
+        modify_append_tag="-foo",
+        modify_vars={"foo_version": "1.0.1", "work": "imageprep-prepare-role"},
+    )
+    imageprep(
+        "prepare", "-e", "env.yaml", "--output-env-file", "out.yaml", "--roles-path", "my-roles", check=True
+    )
+    parameters = yaml.safe_load((tmp_path / "out.yaml").read_text())["parameter_defaults"]
+    assert parameters["ContainerNovaApiImage"].endswith(
+        "/tripleomaster/centos-binary-nova-api:current-tripleo-foo"
+    )
+    _, config = _pull(registry, "tripleomaster/centos-binary-nova-api:current-tripleo-foo", tmp_path, "r")
+    labels = config["config"]["Labels"]  # type: ignore[index]
+    assert labels["foo_version"] == "1.0.1" and labels["build_tool"] == "buildah"

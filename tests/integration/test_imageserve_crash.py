@@ -48,8 +48,8 @@ def test_sigkill_mid_write_then_rerun_leaves_a_sound_tree(tmp_path: Path) -> Non
             process.kill()
         process.communicate(timeout=WRITER_TIMEOUT)  # also closes the pipes
     assert process.returncode == -signal.SIGKILL
-    # Whatever was left is sound already: no client-visible file is partial.
-    assert verify_tree(root) == []
+    # Whatever was left is sound already: no client-visible file is partial (the indexes may lag).
+    assert verify_tree(root, indexes=False) == []
     tags_before = sorted((root / "v2").glob("writer/*/manifests/*.type-map"))
     assert len(tags_before) < 10
 

@@ -311,3 +311,21 @@ def test_engine_copies_from_a_registry_into_the_tree_storing_shared_blobs_once(
     shared = [tree.root / f"v2/tripleo/{name}/blobs" / SHARED.digest for name in images]
     assert shared[0].samefile(shared[1])
     assert verify_tree(tree.root) == []
+
+
+def test_indexes_left_behind_by_a_killed_writer_are_brought_up_to_date_by_the_next(
+    tree: ImageServeTree,
+) -> None:
+    _put(tree, "t/nova-api", "latest", _image("nova-api"))
+    _put(tree, "t/keystone", "latest", _image("keystone"))
+    # What a writer killed between placing a tag and rewriting the indexes leaves behind.
+    (tree.root / "v2/_catalog").write_text('{"repositories": ["t/nova-api"]}')
+    (tree.root / "v2/t/keystone/tags/list").write_text('{"name": "t/keystone", "tags": []}')
+    assert verify_tree(tree.root) != [] and verify_tree(tree.root, indexes=False) == []
+
+    ImageServeTree(tree.root).ensure_ready()
+
+    assert verify_tree(tree.root) == []
+    assert json.loads((tree.root / "v2/_catalog").read_text()) == {
+        "repositories": ["t/keystone", "t/nova-api"]
+    }

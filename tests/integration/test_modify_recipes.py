@@ -13,6 +13,7 @@ from imageprep.model.errors import ModificationError
 from imageprep.modify import ModifyRequest, modify
 from imageprep.modify.ansiblerole import find_playbook_program
 from tests.support.buildimages import (
+    LABELLING_ROLE_TASKS,
     ScratchStorage,
     buildah_available,
     make_base_image,
@@ -301,20 +302,6 @@ def test_an_unknown_role_is_one_clear_error(storage: ScratchStorage, tmp_path: P
     assert storage.containers() == []
 
 
-ROLE_TASKS = """\
-- name: make a working container from the source image
-  command: buildah from --pull=never --name {{ work }} {{ source_image }}
-- name: record the variables the role got
-  command: >-
-    buildah config --label foo_version={{ foo_version }} --label build_tool={{ container_build_tool }}
-    {{ work }}
-- name: commit the modified image
-  command: buildah commit --quiet {{ work }} {{ target_image }}{{ modified_append_tag }}
-- name: remove the working container
-  command: buildah rm {{ work }}
-"""
-
-
 def test_another_role_runs_with_ansible_and_the_role_interface(
     storage: ScratchStorage, tmp_path: Path
 ) -> None:
@@ -322,7 +309,7 @@ def test_another_role_runs_with_ansible_and_the_role_interface(
         pytest.skip("needs ansible-core (pip install 'imageprep[ansible]')")
     tasks = tmp_path / "roles" / "add-foo-plugin" / "tasks"
     tasks.mkdir(parents=True)
-    (tasks / "main.yml").write_text(ROLE_TASKS)
+    (tasks / "main.yml").write_text(LABELLING_ROLE_TASKS)
     request = ModifyRequest(
         BASE,
         "modify-123",

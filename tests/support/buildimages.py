@@ -26,6 +26,21 @@ APPLETS = ("sh", "ls", "cat", "rm", "mkdir", "echo", "true", "false", "env", "id
 NOVA_UID = 42436
 
 
+# An Ansible role that labels the image with what it was given, for testing the role interface.
+LABELLING_ROLE_TASKS = """\
+- name: make a working container from the source image
+  command: buildah from --pull=never --name {{ work }} {{ source_image }}
+- name: record the variables the role got
+  command: >-
+    buildah config --label foo_version={{ foo_version }} --label build_tool={{ container_build_tool }}
+    {{ work }}
+- name: commit the modified image
+  command: buildah commit --quiet {{ work }} {{ target_image }}{{ modified_append_tag }}
+- name: remove the working container
+  command: buildah rm {{ work }}
+"""
+
+
 def buildah_available() -> bool:
     return shutil.which("buildah") is not None and BUSYBOX.is_file()
 

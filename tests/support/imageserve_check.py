@@ -64,8 +64,13 @@ def _check_manifest(repository: Path, digest: str, problems: list[str]) -> None:
             problems.append(f"{path}: wrong size or digest")
 
 
-def verify_tree(root: Path) -> list[str]:
-    """Everything wrong with the tree at ``root`` (an empty list means it is sound)."""
+def verify_tree(root: Path, *, indexes: bool = True) -> list[str]:
+    """Everything wrong with the tree at ``root`` (an empty list means it is sound).
+
+    ``indexes=False`` leaves out whether ``_catalog`` and ``tags/list`` are up to date: a writer
+    killed between writing a tag and rewriting those lags them (every file is still whole), and
+    the next writer to open the tree brings them up to date.
+    """
     problems: list[str] = []
     v2 = root / "v2"
     if json.loads((v2 / "index.json").read_text()) != {}:
@@ -73,7 +78,7 @@ def verify_tree(root: Path) -> list[str]:
     repositories = _repositories(v2)
     names = sorted(p.relative_to(v2).as_posix() for p in repositories)
     catalog = json.loads((v2 / "_catalog").read_text())
-    if sorted(catalog["repositories"]) != names:
+    if indexes and sorted(catalog["repositories"]) != names:
         problems.append(f"_catalog lists {catalog['repositories']}, the tree holds {names}")
     for repository in repositories:
         manifests = repository / "manifests"
@@ -82,7 +87,7 @@ def verify_tree(root: Path) -> list[str]:
                 _check_manifest(repository, entry.name, problems)
         tags = sorted(p.name[: -len(".type-map")] for p in manifests.glob("*.type-map"))
         listed = json.loads((repository / "tags" / "list").read_text())
-        if listed["tags"] != tags:
+        if indexes and listed["tags"] != tags:
             problems.append(f"{repository}/tags/list says {listed['tags']}, type maps say {tags}")
         for tag in tags:
             text = (manifests / f"{tag}.type-map").read_text()

@@ -28,6 +28,7 @@ from imageprep.prepare.envfile import render_document, write_atomically
 from imageprep.prepare.environment import Environment, environment_files, load_environment
 from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT, load_roles_file
 from imageprep.prepare.localregistry import local_registry_address
+from imageprep.prepare.modifying import ModifySettings
 from imageprep.prepare.plan import PrepareResult, PrepareSettings, prepare_parameters
 from imageprep.prepare.registryinspect import RegistryInspector
 from imageprep.prepare.session import ceph_credentials, declared_insecure, open_session
@@ -244,6 +245,16 @@ class Prepare(ImageprepCommand):
             help="write what was copied, skipped and failed to FILE as JSON (default: no report)",
         )
         parser.add_argument(
+            "--roles-path",
+            dest="roles_paths",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="where Ansible roles named by modify_role are found, repeatable, searched before "
+            "$ANSIBLE_ROLES_PATH (default: $ANSIBLE_ROLES_PATH and Ansible's own defaults)",
+        )
+        parser.add_argument(
             "--image-serve-root",
             metavar="DIR",
             help="where images for the local registry (push_destination: true) are written "
@@ -344,6 +355,9 @@ class Prepare(ImageprepCommand):
                 multi_arch=wants_all_architectures(environment.parameters.get("AdditionalArchitectures")),
                 concurrency=parsed_args.concurrency,
                 listener=listener,
+                modify=ModifySettings(
+                    roles_path=tuple(p.expanduser().resolve() for p in parsed_args.roles_paths)
+                ),
             )
         if parsed_args.report:
             write_atomically(parsed_args.report, report.to_json() + "\n")

@@ -76,9 +76,8 @@ class ImageServeTree(TreeReader):
                     make_directories(directory)
                 if not self.layout.api_index.is_file():
                     write_file(self.layout.api_index, b"{}")
-                if not self.layout.catalog.is_file():
-                    write_file(self.layout.catalog, _json_bytes({"repositories": []}))
                 remove_stale_temporaries(self.layout.downloads)
+                self._bring_indexes_up_to_date()
         except OSError as exc:
             raise ImageServeError(
                 f"cannot set up the image-serve tree in {self.root}: {exc.strerror or exc}",
@@ -221,6 +220,21 @@ class ImageServeTree(TreeReader):
         write_file(self.layout.type_map(repository, tag), text.encode("utf-8"))
 
     # --- index files ---------------------------------------------------------------------------
+
+    def _bring_indexes_up_to_date(self) -> None:
+        """Rewrite ``_catalog`` and ``tags/list`` files that lag the tree (caller holds the lock).
+
+        A writer killed after placing a tag but before rewriting the indexes leaves them behind;
+        a later run may skip that image as already there, so it would never rewrite them itself.
+        """
+        repositories = self.repositories()
+        for repository in repositories:
+            listed = self.tags_document(repository) or {}
+            if listed.get("tags") != self.list_tags(repository):
+                self.write_tags_list(repository)
+        catalog = self.catalog_document() or {}
+        if catalog.get("repositories") != repositories:
+            self.write_catalog()
 
     def write_tags_list(self, repository: str) -> None:
         """Rewrite ``tags/list`` from the tag files (caller holds the lock)."""
