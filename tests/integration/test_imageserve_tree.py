@@ -321,11 +321,13 @@ def test_indexes_left_behind_by_a_killed_writer_are_brought_up_to_date_by_the_ne
     # What a writer killed between placing a tag and rewriting the indexes leaves behind.
     (tree.root / "v2/_catalog").write_text('{"repositories": ["t/nova-api"]}')
     (tree.root / "v2/t/keystone/tags/list").write_text('{"name": "t/keystone", "tags": []}')
+    staging = tree.root / "v2/t/keystone/manifests/.tmp-999999999-x"  # no such process runs
+    staging.mkdir()
     assert verify_tree(tree.root) != [] and verify_tree(tree.root, indexes=False) == []
 
     ImageServeTree(tree.root).ensure_ready()
 
-    assert verify_tree(tree.root) == []
+    assert verify_tree(tree.root) == [] and not staging.exists()
     assert json.loads((tree.root / "v2/_catalog").read_text()) == {
         "repositories": ["t/keystone", "t/nova-api"]
     }

@@ -372,8 +372,9 @@ class Prepare(ImageprepCommand):
             headline += f", written to {parsed_args.output_env_file}"
         else:
             self.app.stdout.write(text)
-        # One line by default; where the images come from and go to with -v.
-        self.app.stderr.write(headline + "\n")
+        # One line by default, none with -q; where the images come from and go to with -v.
+        if self.app_args.verbose_level >= 1:
+            self.app.stderr.write(headline + "\n")
         if self.app_args.verbose_level >= 2:
             for line in details:
                 self.app.stderr.write(line + "\n")

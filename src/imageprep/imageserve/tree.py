@@ -222,13 +222,16 @@ class ImageServeTree(TreeReader):
     # --- index files ---------------------------------------------------------------------------
 
     def _bring_indexes_up_to_date(self) -> None:
-        """Rewrite ``_catalog`` and ``tags/list`` files that lag the tree (caller holds the lock).
+        """Rewrite a lagging ``_catalog`` or ``tags/list``; drop killed writers' staging entries.
 
         A writer killed after placing a tag but before rewriting the indexes leaves them behind;
         a later run may skip that image as already there, so it would never rewrite them itself.
+        The caller holds the lock.
         """
         repositories = self.repositories()
         for repository in repositories:
+            for directory in (self.layout.manifests(repository), self.layout.tags_list(repository).parent):
+                remove_stale_temporaries(directory)
             listed = self.tags_document(repository) or {}
             if listed.get("tags") != self.list_tags(repository):
                 self.write_tags_list(repository)
