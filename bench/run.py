@@ -65,14 +65,22 @@ def run_imageprep(
 
 
 def run_skopeo(source: str, destination: str, repos: list[str], mode: str, workdir: Path) -> None:
-    """``skopeo sync`` every repository: one process per repository (docker) or one in all (yaml)."""
+    """``skopeo sync`` every repository: one process per repository (docker) or per namespace (yaml).
+
+    skopeo puts an image at ``DESTINATION/<last path component>``, so each run's destination is
+    the repository's own namespace there: the copies land under the same names as the sources.
+    """
     common = [SKOPEO, "sync", "--dest", "docker", "--dest-tls-verify=false"]
-    namespace = repos[0].split("/", 1)[0]
+    namespaces: dict[str, list[str]] = {}
+    for repo in repos:
+        namespaces.setdefault(repo.rsplit("/", 1)[0], []).append(repo)
     if mode == "yaml":
-        spec = {source: {"tls-verify": False, "images": {repo: [TAG] for repo in repos}}}
-        spec_file = workdir / "skopeo-sync.yaml"
-        spec_file.write_text(json.dumps(spec))  # JSON is YAML
-        commands = [[*common, "--src", "yaml", str(spec_file), f"{destination}/{namespace}"]]
+        commands = []
+        for index, (namespace, members) in enumerate(sorted(namespaces.items())):
+            spec = {source: {"tls-verify": False, "images": {repo: [TAG] for repo in members}}}
+            spec_file = workdir / f"skopeo-sync-{index}.yaml"
+            spec_file.write_text(json.dumps(spec))  # JSON is YAML
+            commands.append([*common, "--src", "yaml", str(spec_file), f"{destination}/{namespace}"])
     else:
         commands = [
             [
@@ -81,7 +89,7 @@ def run_skopeo(source: str, destination: str, repos: list[str], mode: str, workd
                 "docker",
                 "--src-tls-verify=false",
                 f"{source}/{repo}:{TAG}",
-                f"{destination}/{namespace}",
+                f"{destination}/{repo.rsplit('/', 1)[0]}",
             ]
             for repo in repos
         ]
@@ -186,7 +194,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skopeo-source",
         choices=["docker", "yaml"],
         default="docker",
-        help="docker: one 'skopeo sync --src docker' per repository (default); yaml: one process",
+        help="docker: one 'skopeo sync --src docker' per repository (default); yaml: one per namespace",
     )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of imageprep,skopeo")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
