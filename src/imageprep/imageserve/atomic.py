@@ -70,12 +70,7 @@ def write_file(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (readers see the old or the new file, never a part)."""
     temporary = temporary_path(path.parent)
     write_stream(temporary, (data,))
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    _replace_or_discard(temporary, path)
     fsync_directory(path.parent)
 
 
@@ -83,6 +78,11 @@ def replace_symlink(path: Path, target: str) -> None:
     """Point the symlink ``path`` at ``target`` atomically."""
     temporary = temporary_path(path.parent)
     os.symlink(target, temporary)
+    _replace_or_discard(temporary, path)
+
+
+def _replace_or_discard(temporary: Path, path: Path) -> None:
+    """Rename ``temporary`` over ``path``; if that fails, remove ``temporary`` and re-raise."""
     try:
         os.replace(temporary, path)
     except BaseException:

@@ -16,11 +16,6 @@ from imageprep.transfer.listener import TransferListener
 from imageprep.transfer.report import TransferReport
 
 
-def check_copyable(images: Sequence[PreparedImage]) -> None:
-    """Refuse, before anything is copied, what cannot work (an entry's modification inputs)."""
-    check_modifiable(images)
-
-
 def copy_jobs(
     images: Sequence[PreparedImage],
     session: RegistrySession,
@@ -63,7 +58,7 @@ def copy_prepared(
     modify: ModifySettings | None = None,
 ) -> TransferReport:
     """Copy every image that has a push destination; build and push the modified ones."""
-    check_copyable(images)
+    check_modifiable(images)  # bad modification inputs fail before anything is copied
     if any(image.to_local_registry and image.destination for image in images):
         destinations.tree().ensure_ready()  # an unwritable root is one error, not one per image
     jobs = copy_jobs(images, session, destinations, multi_arch)

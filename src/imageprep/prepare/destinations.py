@@ -26,11 +26,6 @@ class DestinationStores:
         self._lock = threading.Lock()
         self._tree: ImageServeTree | None = None
 
-    @property
-    def image_serve_root(self) -> Path:
-        """Where images for the local registry are written."""
-        return self._root
-
     def store_for(self, image: PreparedImage) -> ImageStore:
         """The store ``image`` is pushed into (it must have a push destination)."""
         if not image.destination:

@@ -149,24 +149,24 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
-def is_tls_failure(exc: BaseException) -> bool:
-    """Whether an exception chain was caused by the TLS handshake (not by an unreachable host)."""
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or anything in its cause/context chain is a ``kind``."""
     current: BaseException | None = exc
     while current is not None:
-        if isinstance(current, ssl.SSLError):
+        if isinstance(current, kind):
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether an exception chain was caused by the TLS handshake (not by an unreachable host)."""
+    return _caused_by(exc, ssl.SSLError)
 
 
 def is_certificate_failure(exc: BaseException) -> bool:
     """Whether an exception chain was caused by certificate verification."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return _caused_by(exc, ssl.SSLCertVerificationError)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -88,7 +88,7 @@ def show_image(store: ImageStore, repository: str, reference: str, architecture:
         name = f"{store.location}/{repository}:{reference}"
         image = store.get_manifest(repository, select_child(top.manifests, architecture, name).digest)
     config = _config(store, repository, image)
-    section = config.get("config") if isinstance(config.get("config"), dict) else {}
+    section = config.get("config")
     labels = section.get("Labels") if isinstance(section, dict) else None
     separator = "@" if is_digest(reference) else ":"
     return ImageDetails(
