@@ -1,8 +1,10 @@
-"""Time imageprep's copy engine against ``skopeo sync`` on local registries; not a test.
+"""Time ``imageprep prepare`` against ``skopeo sync`` on local registries; not a test.
 
 ``python bench/run.py [--runs N]`` seeds a source registry with 95 TripleO-like images (shared 16 MiB
 and 8 MiB layers, 1 MiB of their own), then, alternating the tools in each round, copies everything
-into a fresh empty registry (cold) and again into the now-full one (warm). It prints medians, the
+into a fresh empty registry (cold) and again into the now-full one (warm). imageprep runs as an
+operator runs it (a new ``imageprep prepare`` process reading a heat environment and writing the
+output file); ``--imageprep engine`` times the copy engine alone, in-process. It prints medians, the
 skopeo/imageprep ratios, and whether every unique blob reached the destination exactly once
 (counted from the destination registry's access log). Only loopback registries are used, and every
 registry started is stopped.
@@ -26,7 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.accesslog import read_traffic  # noqa: E402
-from bench.catalogue_names import TAG, repositories  # noqa: E402
+from bench.catalogue_names import TAG, prepare_environment, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
 from bench.seed import ImageSet, generate, manifest_digests, push  # noqa: E402
 from bench.stores import make_registry_store  # noqa: E402
@@ -57,11 +59,31 @@ class Measurement:
 def run_imageprep(
     source: str, destination: str, repos: list[str], concurrency: int, image_concurrency: int | None
 ) -> None:
-    """Copy every repository with the engine; fail loudly if any image failed."""
+    """Copy every repository with the engine alone (``--imageprep engine``); fail if any image failed."""
     with make_registry_store(source) as src, make_registry_store(destination) as dst:
         jobs = [CopyJob(src, repo, TAG, dst, repo, TAG) for repo in repos]
         report = copy_images(jobs, concurrency=concurrency, image_concurrency=image_concurrency)
     report.raise_for_failures()
+
+
+def run_imageprep_prepare(source: str, destination: str, workdir: Path, concurrency: int) -> None:
+    """``imageprep prepare`` as an operator runs it: a new process, the env file, the output file."""
+    environment = workdir / "bench-env.yaml"
+    environment.write_text(json.dumps(prepare_environment(source, destination)))  # JSON is YAML
+    command = [
+        str(Path(sys.executable).with_name("imageprep")),
+        "prepare",
+        "-e",
+        str(environment),
+        "--output-env-file",
+        str(workdir / "bench-images.yaml"),
+        "--concurrency",
+        str(concurrency),
+        "-q",
+    ]
+    done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
 
 
 def run_skopeo(source: str, destination: str, repos: list[str], mode: str, workdir: Path) -> None:
@@ -113,7 +135,9 @@ def measure(
     repos = list(image_set.images)
     log_start = destination.log_size()
     started = time.perf_counter()
-    if tool == "imageprep":
+    if tool == "imageprep" and args.imageprep == "prepare":
+        run_imageprep_prepare(source.host, destination.host, destination.directory, args.concurrency)
+    elif tool == "imageprep":
         run_imageprep(source.host, destination.host, repos, args.concurrency, args.image_concurrency)
     else:
         run_skopeo(source.host, destination.host, repos, args.skopeo_source, destination.directory)
@@ -191,10 +215,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--image-concurrency", type=int, help="imageprep images in flight (default 4 per worker)"
     )
     parser.add_argument(
+        "--imageprep",
+        choices=["prepare", "engine"],
+        default="prepare",
+        help="prepare: time the 'imageprep prepare' command (default); engine: the copy engine in-process",
+    )
+    parser.add_argument(
         "--skopeo-source",
         choices=["docker", "yaml"],
-        default="docker",
-        help="docker: one 'skopeo sync --src docker' per repository (default); yaml: one per namespace",
+        default="yaml",
+        help="yaml: one 'skopeo sync --src yaml' per namespace (default); docker: one per repository",
     )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of imageprep,skopeo")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -230,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                         results.append(result)
                         print(f"round {round_} {tool} {phase}: {result.seconds:.2f}s", flush=True)
                 shutil.rmtree(directory, ignore_errors=True)
+    unit = "namespace" if args.skopeo_source == "yaml" else "repository"
+    print(f"\nimageprep: {args.imageprep}; skopeo: one 'skopeo sync' per {unit}")
     summary = report(results, image_set)
+    summary["imageprep_mode"] = args.imageprep
+    summary["skopeo_mode"] = args.skopeo_source
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     ok = all(m.digests_match for m in results) and all(

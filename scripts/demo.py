@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.catalogue_names import rehomed_namespaces  # noqa: E402
 from bench.seed import ImageSet, push  # noqa: E402
 from tests.support.imagegen import make_image, make_layer  # noqa: E402
 from tests.support.registry_server import free_port, plain_registry_server  # noqa: E402
@@ -60,16 +61,6 @@ def run(*command: str) -> str:
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(command, cwd=WORK, check=True, text=True, stdout=subprocess.PIPE)
     return result.stdout
-
-
-def rehomed_defaults(source: str) -> dict[str, str]:
-    """Every *namespace `set` value moved onto the seeded registry, keeping its path."""
-    values = load_defaults().template_defaults
-    return {
-        key: f"{source}/{ImageReference.parse(value + '/x').path.rsplit('/', 1)[0]}"
-        for key, value in values.items()
-        if key.endswith("namespace")
-    }
 
 
 def seed(source: str, namespaces: dict[str, str]) -> list[str]:
@@ -121,7 +112,7 @@ def main() -> int:
     local = f"127.0.0.1:{free_port()}"
     with plain_registry_server(WORK / "remote") as remote:
         step(f"seeding the 'remote' registry {remote.host} with generated images")
-        namespaces = rehomed_defaults(remote.host)
+        namespaces = rehomed_namespaces(remote.host)
         print(f"{len(seed(remote.host, namespaces))} images, tags current-tripleo (and others) and {VERSION}")
 
         step("the default prepare document, pushing to the local registry")

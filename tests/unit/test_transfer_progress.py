@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 from imageprep.transfer import BlobPolicy, CopyJob, copy_images
-from imageprep.transfer.progress import LoggingListener, RichProgressListener
+from imageprep.transfer.progress import LoggingListener
+from imageprep.transfer.richprogress import RichProgressListener
 from tests.support.imagegen import make_image, random_layer
 from tests.support.memory_store import MemoryStore
 

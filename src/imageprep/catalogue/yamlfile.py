@@ -17,6 +17,9 @@ from imageprep.model.errors import ConfigurationError
 
 MAX_YAML_BYTES = 8 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000
+_TRUSTED_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -54,9 +57,15 @@ def _check_expansion(root: yaml.Node, origin: str) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
-def parse_yaml(text: str, origin: str) -> Any:
-    """Parse ``text``; a syntax error names ``origin`` with the line and column (1-based)."""
-    loader = yaml.SafeLoader(text)
+def parse_yaml(text: str, origin: str, *, trusted: bool = False) -> Any:
+    """Parse ``text``; a syntax error names ``origin`` with the line and column (1-based).
+
+    ``trusted`` text (imageprep's own data, and documents it rendered itself) is parsed by libyaml
+    when PyYAML has it, several times faster. Operators' files always take the pure-Python parser:
+    libyaml builds nested nodes by C recursion, so a hostile nesting depth could crash the process
+    instead of raising the error below.
+    """
+    loader = _TRUSTED_LOADER(text) if trusted else yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

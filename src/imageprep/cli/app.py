@@ -2,30 +2,56 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from typing import Any
+from dataclasses import dataclass
 
 from cliff.app import App
+from cliff.command import Command
 from cliff.commandmanager import CommandManager
 
 import imageprep
-from imageprep.cli.hotfix import Hotfix
-from imageprep.cli.images import DeleteImage, ListImages, ShowImage
-from imageprep.cli.prepare import Prepare, PrepareDefault
-from imageprep.cli.push import Push
-from imageprep.cli.serve import Serve
 
-COMMANDS: dict[str, Any] = {
-    "prepare default": PrepareDefault,
-    "prepare": Prepare,
-    "hotfix": Hotfix,
-    "push": Push,
-    "serve": Serve,
-    "list": ListImages,
-    "show": ShowImage,
-    "delete": DeleteImage,
+# Command classes by ``module:class``, imported only when that command runs: ``imageprep prepare``
+# then never loads the modification, serving or listing code (or rich, off a terminal).
+COMMANDS: dict[str, str] = {
+    "prepare default": "imageprep.cli.prepare:PrepareDefault",
+    "prepare": "imageprep.cli.prepare:Prepare",
+    "hotfix": "imageprep.cli.hotfix:Hotfix",
+    "push": "imageprep.cli.push:Push",
+    "serve": "imageprep.cli.serve:Serve",
+    "list": "imageprep.cli.images:ListImages",
+    "show": "imageprep.cli.images:ShowImage",
+    "delete": "imageprep.cli.images:DeleteImage",
 }
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """What cliff's command manager keeps per command: something whose ``load()`` gives the class."""
+
+    name: str
+    target: str
+
+    def load(self) -> type[Command]:
+        """Import the command's module and return its class."""
+        module, _, attribute = self.target.partition(":")
+        command: type[Command] = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+class _CommandManager(CommandManager):
+    """Knows exactly the commands in :data:`COMMANDS`.
+
+    cliff would also scan the installed entry points for the namespace; reading that metadata costs
+    more than the rest of a command's startup and finds nothing imageprep does not list itself.
+    (The namespace still names the per-command hook groups cliff looks up.)
+    """
+
+    def load_commands(self, namespace: str) -> None:
+        """Register nothing from entry points."""
+        self.group_list.append(namespace)
 
 
 class ImageprepApp(App):
@@ -35,9 +61,9 @@ class ImageprepApp(App):
     NAME = "imageprep"
 
     def __init__(self) -> None:
-        manager = CommandManager("imageprep.cli", convert_underscores=True)
-        for name, command in COMMANDS.items():
-            manager.add_command(name, command)
+        manager = _CommandManager("imageprep.cli", convert_underscores=True)
+        for name, target in COMMANDS.items():
+            manager.commands[name] = LazyCommand(name, target)  # type: ignore[assignment]
         super().__init__(
             description="Prepare container images for a TripleO-style OpenStack deployment.",
             version=imageprep.__version__,

@@ -35,6 +35,15 @@ class OperatorErrors:
     app: Any  # set by cliff's command constructor
     app_args: Any
 
+    def get_epilog(self) -> str:
+        """The command's own epilog only.
+
+        cliff's default looks up which installed distribution provides the command, which reads
+        the metadata of every installed package: a tenth of a second on each run, to add a line
+        about plugins that imageprep's own commands never need.
+        """
+        return str(getattr(self, "_epilog", None) or "")
+
     def run(self, parsed_args: argparse.Namespace) -> int:
         try:
             result: int = super().run(parsed_args) or 0  # type: ignore[misc]

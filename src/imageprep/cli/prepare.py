@@ -34,7 +34,8 @@ from imageprep.prepare.registryinspect import RegistryInspector
 from imageprep.prepare.session import ceph_credentials, declared_insecure, open_session
 from imageprep.registry.credentials import default_auth_files
 from imageprep.registry.session import RegistrySession
-from imageprep.transfer.progress import LoggingListener, RichProgressListener
+from imageprep.transfer.listener import TransferListener
+from imageprep.transfer.progress import LoggingListener
 from imageprep.transfer.report import TransferReport
 
 LOG = logging.getLogger(__name__)
@@ -345,9 +346,13 @@ class Prepare(ImageprepCommand):
         session: RegistrySession,
         environment: Environment,
     ) -> TransferReport:
-        listener: RichProgressListener | LoggingListener
-        listener = RichProgressListener() if self.app.stderr.isatty() else LoggingListener()
-        with listener if isinstance(listener, RichProgressListener) else contextlib.nullcontext():
+        listener: TransferListener = LoggingListener()
+        display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if self.app.stderr.isatty():
+            from imageprep.transfer.richprogress import RichProgressListener  # rich only on a terminal
+
+            listener = display = RichProgressListener()
+        with display:
             report = copy_prepared(
                 result.images,
                 session,

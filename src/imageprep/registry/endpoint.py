@@ -80,6 +80,9 @@ class EndpointPolicy:
         self._declared = frozenset(h.strip().lower() for h in insecure if h.strip())
         self._mirror = normalise_mirror(mirror) if mirror else None
         self._results: dict[str, Scheme] = {}
+        # API hosts reached over unverified TLS; replaced whole (never changed in place), so the
+        # per-request checks read it without taking a lock.
+        self._unverified_netlocs: frozenset[str] = frozenset()
         self._host_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -93,6 +96,9 @@ class EndpointPolicy:
 
     def probe(self, host: str) -> Scheme:
         """How ``host`` is reached; probed once (concurrent callers wait for the first probe)."""
+        known = self._results.get(host)  # every request asks: answered without a lock once known
+        if known is not None:
+            return known
         with self._host_lock(host):
             with self._lock:
                 known = self._results.get(host)
@@ -102,6 +108,8 @@ class EndpointPolicy:
             if conclusive:
                 with self._lock:
                     self._results[host] = result
+                    if result == "https-noverify":
+                        self._unverified_netlocs = self._unverified_netlocs | {api_host(host).lower()}
             return result
 
     def _probe(self, host: str) -> tuple[Scheme, bool]:
@@ -133,13 +141,7 @@ class EndpointPolicy:
 
     def verify(self, netloc: str) -> bool:
         """Whether TLS to ``netloc`` (a URL's host[:port]) is verified."""
-        if self.declared_insecure(netloc):
-            return False
-        with self._lock:
-            for host, scheme in self._results.items():
-                if scheme == "https-noverify" and api_host(host) == netloc:
-                    return False
-        return True
+        return not self.declared_insecure(netloc) and netloc not in self._unverified_netlocs
 
     def insecure_hosts(self) -> frozenset[str]:
         """Hosts probed as plain HTTP or unverifiable TLS, plus every declared-insecure host."""

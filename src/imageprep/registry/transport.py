@@ -234,8 +234,11 @@ class Transport:
         self._retry = retry
         self._sleep = sleep
         # trust_env is off: the library never reads proxies or certificates from the environment;
-        # the caller passes what it wants.
-        self._verified = self._new_client(_ssl_context(ca_file))
+        # the caller passes what it wants. Loading the system CA bundle takes tens of milliseconds,
+        # so the verifying client is built on the first https request, unless an operator's CA file
+        # is given: that one is loaded now, so a bad file is reported before any work starts.
+        self._ca_file = ca_file
+        self._verified: httpx.Client | None = self._new_client(_ssl_context(ca_file)) if ca_file else None
         self._unverified: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -244,9 +247,22 @@ class Transport:
             verify=verify, timeout=self._timeout, limits=self._limits, follow_redirects=False, trust_env=False
         )
 
-    def _client(self, verify: bool) -> httpx.Client:
-        if verify:
-            return self._verified
+    def _client(self, url: str, verify: bool) -> httpx.Client:
+        """The verifying client for https that is to be verified; the other one for the rest.
+
+        Plain-HTTP requests involve no certificate, so they never need the verifying client.
+        """
+        if verify and not url.startswith("http://"):
+            verified = self._verified
+            if verified is not None:
+                return verified
+            with self._lock:
+                if self._verified is None:
+                    self._verified = self._new_client(_ssl_context(self._ca_file))
+                return self._verified
+        unverified = self._unverified
+        if unverified is not None:
+            return unverified
         with self._lock:
             if self._unverified is None:
                 self._unverified = self._new_client(False)
@@ -254,10 +270,10 @@ class Transport:
 
     def close(self) -> None:
         """Close every pooled connection."""
-        self._verified.close()
         with self._lock:
-            if self._unverified is not None:
-                self._unverified.close()
+            for client in (self._verified, self._unverified):
+                if client is not None:
+                    client.close()
 
     def _retrying(self) -> tenacity.Retrying:
         return tenacity.Retrying(
@@ -299,7 +315,7 @@ class Transport:
         """One attempt: send and return the open response, or raise ``_Retryable`` / our error."""
         if self._control is not None:
             self._control.check(context, cleanup=method == "DELETE")
-        client = self._client(verify)
+        client = self._client(url, verify)
         target = httpx.URL(url)
         if params:
             # Merged by hand: httpx would replace a query the registry put in an upload Location.
@@ -439,7 +455,7 @@ class Transport:
         try:
             if self._control is not None:
                 self._control.check(f"contacting {url}")
-            response = self._client(verify).get(url, timeout=self._request_timeout())
+            response = self._client(url, verify).get(url, timeout=self._request_timeout())
         except httpx.TransportError as exc:
             return "tls-error" if is_tls_failure(exc) else "unreachable"
         except httpx.HTTPError:
