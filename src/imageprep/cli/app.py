@@ -75,7 +75,7 @@ class ImageprepApp(App):
         """cliff's console logging, without a line per HTTP request unless asked for (-vv)."""
         super().configure_logging()
         quiet = logging.DEBUG if self.options.verbose_level >= 3 else logging.WARNING
-        for name in ("httpx", "httpcore"):
+        for name in ("imageprep.http", "httpcore"):
             logging.getLogger(name).setLevel(quiet)
 
     def interact(self) -> None:

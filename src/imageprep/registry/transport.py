@@ -1,15 +1,21 @@
-"""The HTTP boundary: the only module that touches httpx.
+"""The HTTP boundary: the only module that touches the HTTP library.
 
 Everything above it deals in :class:`HttpResponse` / :class:`StreamedResponse` values and the
 :mod:`imageprep.model.errors` tree. Transient failures (connection problems, 429, 500, 502-504) are
 retried here with jittered exponential backoff that honours ``Retry-After``; everything else is
 handed up or translated once, in :func:`raise_for_status`, so operators always see the same wording.
+
+Requests go straight to httpcore's thread-safe connection pool (the engine under httpx). A run
+sends about a thousand requests, mostly to a registry on the same machine, and httpx's client
+layer (URL model, cookie jar, auth and redirect flows, none of which imageprep uses: redirects and
+credentials are handled by :mod:`.connection`) cost more CPU than the rest of a request.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import ssl
 import threading
 import time
@@ -17,10 +23,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
+from urllib.parse import urlencode, urlsplit
 
-import httpx
+import httpcore
 import tenacity
 
+import imageprep
 from imageprep.model.control import RunControl
 from imageprep.model.errors import (
     AuthenticationError,
@@ -30,7 +38,13 @@ from imageprep.model.errors import (
     TransientError,
 )
 
+_log = logging.getLogger("imageprep.http")
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = f"imageprep/{imageprep.__version__}".encode("ascii")
+KEEPALIVE_SECONDS = 5.0
+# Failures of the exchange itself (not HTTP statuses): a new attempt may succeed.
+_EXCHANGE_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.RemoteProtocolError)
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 Body = bytes | Iterable[bytes] | None
@@ -82,7 +96,7 @@ class StreamedResponse:
     status: int
     headers: Mapping[str, str]
     url: str
-    _response: httpx.Response = field(repr=False)
+    _response: httpcore.Response = field(repr=False)
     _context: str = field(repr=False)
     _control: RunControl | None = field(default=None, repr=False)
 
@@ -91,14 +105,26 @@ class StreamedResponse:
         return self.headers.get(name.lower())
 
     def iter_bytes(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-        """The body in chunks of at most ``chunk_size`` bytes."""
+        """The body in pieces of about ``chunk_size`` bytes (the last one shorter).
+
+        The socket delivers 64 KiB at a time; handing on larger pieces means fewer trips through
+        the digest check and the upload that consume them.
+        """
+        parts: list[bytes] = []
+        held = 0
         try:
-            for chunk in self._response.iter_bytes(chunk_size):
+            for chunk in self._response.iter_stream():
                 if self._control is not None:
                     self._control.check(self._context)
-                yield chunk
-        except httpx.HTTPError as exc:
+                parts.append(chunk)
+                held += len(chunk)
+                if held >= chunk_size:
+                    yield b"".join(parts)
+                    parts, held = [], 0
+        except (*_EXCHANGE_ERRORS, httpcore.ProtocolError) as exc:
             raise TransientError(f"{self._context}: connection lost while reading: {_describe(exc)}") from exc
+        if held:
+            yield b"".join(parts)
 
     def read(self) -> bytes:
         """The whole (small) body: error documents and redirects."""
@@ -118,15 +144,15 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _read_bounded(response: httpx.Response, limit: int, context: str) -> bytes:
+def _read_bounded(response: httpcore.Response, headers: Mapping[str, str], limit: int, context: str) -> bytes:
     """The whole body, refused (not retried) as soon as it is known to exceed ``limit`` bytes."""
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     too_large = RegistryError(f"{context}: the answer is larger than {limit} bytes; refused")
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     parts: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_stream():
         total += len(chunk)
         if total > limit:
             raise too_large
@@ -134,8 +160,42 @@ def _read_bounded(response: httpx.Response, limit: int, context: str) -> bytes:
     return b"".join(parts)
 
 
-def _headers(response: httpx.Response) -> dict[str, str]:
-    return {key.lower(): value for key, value in response.headers.items()}
+def _headers(response: httpcore.Response) -> dict[str, str]:
+    """Header names lower-cased; a repeated header keeps its last value."""
+    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in response.headers}
+
+
+def with_params(url: str, params: Mapping[str, str | list[str]]) -> str:
+    """``url`` with ``params`` appended to whatever query it has (a registry's upload Location
+    carries its own state there, which must reach the registry byte for byte)."""
+    pairs = [
+        (name, item)
+        for name, value in params.items()
+        for item in ([value] if isinstance(value, str) else value)
+    ]
+    if not pairs:
+        return url
+    base, _, fragment = url.partition("#")
+    separator = "&" if "?" in base else "?"
+    if base.endswith(("?", "&")):
+        separator = ""
+    return f"{base}{separator}{urlencode(pairs)}" + (f"#{fragment}" if fragment else "")
+
+
+def _request_headers(url: str, headers: Mapping[str, str], content: Body) -> list[tuple[bytes, bytes]]:
+    """What goes on the wire: ours, plus Host, User-Agent and the body's framing when not given."""
+    given = {name.lower() for name in headers}
+    wire = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    if "host" not in given:
+        wire.insert(0, (b"Host", urlsplit(url).netloc.encode("idna")))
+    if "user-agent" not in given:
+        wire.append((b"User-Agent", USER_AGENT))
+    if "content-length" not in given and "transfer-encoding" not in given:
+        if isinstance(content, bytes):
+            wire.append((b"Content-Length", str(len(content)).encode("ascii")))
+        elif content is not None:
+            wire.append((b"Transfer-Encoding", b"chunked"))
+    return wire
 
 
 def _describe(exc: BaseException) -> str:
@@ -198,6 +258,14 @@ class _Wait(tenacity.wait.wait_base):
         return float(self._backoff(retry_state))
 
 
+def _unverified_ssl_context() -> ssl.SSLContext:
+    """TLS without verification, for hosts declared insecure; loads no CA bundle (nothing uses it)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if ca_file:
@@ -225,12 +293,8 @@ class Transport:
         control: RunControl | None = None,
     ) -> None:
         self._control = control
-        self._timeout = httpx.Timeout(
-            connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
-        )
-        self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        self._timeouts = timeouts
+        self._max_connections = max_connections
         self._retry = retry
         self._sleep = sleep
         # trust_env is off: the library never reads proxies or certificates from the environment;
@@ -238,16 +302,23 @@ class Transport:
         # so the verifying client is built on the first https request, unless an operator's CA file
         # is given: that one is loaded now, so a bad file is reported before any work starts.
         self._ca_file = ca_file
-        self._verified: httpx.Client | None = self._new_client(_ssl_context(ca_file)) if ca_file else None
-        self._unverified: httpx.Client | None = None
+        self._verified: httpcore.ConnectionPool | None = (
+            self._new_pool(_ssl_context(ca_file)) if ca_file else None
+        )
+        self._unverified: httpcore.ConnectionPool | None = None
         self._lock = threading.Lock()
 
-    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
-        return httpx.Client(
-            verify=verify, timeout=self._timeout, limits=self._limits, follow_redirects=False, trust_env=False
+    _verified: httpcore.ConnectionPool | None
+
+    def _new_pool(self, context: ssl.SSLContext) -> httpcore.ConnectionPool:
+        return httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=self._max_connections,
+            max_keepalive_connections=self._max_connections,
+            keepalive_expiry=KEEPALIVE_SECONDS,
         )
 
-    def _client(self, url: str, verify: bool) -> httpx.Client:
+    def _client(self, url: str, verify: bool) -> httpcore.ConnectionPool:
         """The verifying client for https that is to be verified; the other one for the rest.
 
         Plain-HTTP requests involve no certificate, so they never need the verifying client.
@@ -258,14 +329,14 @@ class Transport:
                 return verified
             with self._lock:
                 if self._verified is None:
-                    self._verified = self._new_client(_ssl_context(self._ca_file))
+                    self._verified = self._new_pool(_ssl_context(self._ca_file))
                 return self._verified
         unverified = self._unverified
         if unverified is not None:
             return unverified
         with self._lock:
             if self._unverified is None:
-                self._unverified = self._new_client(False)
+                self._unverified = self._new_pool(_unverified_ssl_context())
             return self._unverified
 
     def close(self) -> None:
@@ -288,18 +359,32 @@ class Transport:
         """Wait before a retry, never past the run's deadline (the next attempt then reports it)."""
         self._sleep(self._control.cap(seconds) if self._control is not None else seconds)
 
-    def _request_timeout(self) -> httpx.Timeout:
+    def _request_timeout(self) -> dict[str, float]:
         """The configured timeouts, shortened so that no request outlives the run's deadline."""
+        limits = {
+            "connect": self._timeouts.connect,
+            "read": self._timeouts.read,
+            "write": self._timeouts.write,
+            "pool": self._timeouts.pool,
+        }
         if self._control is None or self._control.remaining() is None:
-            return self._timeout
-        cap = self._control.cap
-        timeout = self._timeout
-        return httpx.Timeout(
-            connect=cap(timeout.connect or 0.0),
-            read=cap(timeout.read or 0.0),
-            write=cap(timeout.write or 0.0),
-            pool=cap(timeout.pool or 0.0),
+            return limits
+        return {name: self._control.cap(seconds) for name, seconds in limits.items()}
+
+    def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], content: Body, verify: bool
+    ) -> httpcore.Response:
+        """Send one request and return the response with its body still to be read."""
+        request = httpcore.Request(
+            method,
+            url,
+            headers=_request_headers(url, headers, content),
+            content=content,
+            extensions={"timeout": self._request_timeout()},
         )
+        response = self._client(url, verify).handle_request(request)
+        _log.debug("HTTP Request: %s %s %d", method, url, response.status)
+        return response
 
     def _open(
         self,
@@ -311,35 +396,29 @@ class Transport:
         content: Body,
         verify: bool,
         context: str,
-    ) -> httpx.Response:
+    ) -> httpcore.Response:
         """One attempt: send and return the open response, or raise ``_Retryable`` / our error."""
         if self._control is not None:
             self._control.check(context, cleanup=method == "DELETE")
-        client = self._client(url, verify)
-        target = httpx.URL(url)
-        if params:
-            # Merged by hand: httpx would replace a query the registry put in an upload Location.
-            target = target.copy_merge_params(params)
-        request = client.build_request(
-            method, target, headers=dict(headers), content=content, timeout=self._request_timeout()
-        )
+        target = with_params(url, params) if params else url
         try:
-            response = client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
+            response = self._exchange(method, target, headers, content, verify)
+        except httpcore.TimeoutException as exc:
             raise _Retryable(f"timed out ({_describe(exc)})") from exc
-        except httpx.TransportError as exc:
+        except (httpcore.NetworkError, httpcore.RemoteProtocolError) as exc:
             if is_certificate_failure(exc):
                 raise RegistryError(
                     f"{context}: TLS certificate verification failed: {_describe(exc)}",
                     hint="pass the registry's CA file, or declare the registry insecure if that is intended",
                 ) from exc
             raise _Retryable(f"connection failed ({_describe(exc)})") from exc
-        except httpx.HTTPError as exc:  # invalid URL and similar: not worth retrying
+        except (httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
+            # A malformed URL or header, or a server that does not speak HTTP: not worth retrying.
             raise RegistryError(f"{context}: request failed: {_describe(exc)}") from exc
-        if response.status_code in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+        if response.status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(_headers(response).get("retry-after"), time.time())
             response.close()
-            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+            raise _Retryable(f"HTTP {response.status}", retry_after)
         return response
 
     def _attempts(self, replayable: bool) -> tenacity.Retrying:
@@ -362,7 +441,7 @@ class Transport:
         content: Body,
         verify: bool,
         context: str,
-    ) -> httpx.Response:
+    ) -> httpcore.Response:
         replayable = content is None or isinstance(content, bytes)
         try:
             for attempt in self._attempts(replayable):
@@ -416,9 +495,10 @@ class Transport:
                 verify=verify,
                 context=context,
             )
+            headers_read = _headers(response)
             try:
-                body = _read_bounded(response, limit or MAX_RESPONSE_BYTES, context)
-            except httpx.HTTPError as exc:
+                body = _read_bounded(response, headers_read, limit or MAX_RESPONSE_BYTES, context)
+            except (*_EXCHANGE_ERRORS, httpcore.ProtocolError) as exc:
                 if read == reads:
                     lost = f"{context}: connection lost while reading: {_describe(exc)}"
                     raise TransientError(lost) from exc
@@ -426,7 +506,7 @@ class Transport:
                 continue
             finally:
                 response.close()
-            return HttpResponse(response.status_code, _headers(response), body, str(response.url))
+            return HttpResponse(response.status, headers_read, body, with_params(url, params or {}))
         raise AssertionError("unreachable: the last read returns or raises")  # pragma: no cover
 
     @contextmanager
@@ -444,9 +524,7 @@ class Transport:
             method, url, headers=headers or {}, params=None, content=None, verify=verify, context=context
         )
         try:
-            yield StreamedResponse(
-                response.status_code, _headers(response), str(response.url), response, context, self._control
-            )
+            yield StreamedResponse(response.status, _headers(response), url, response, context, self._control)
         finally:
             response.close()
 
@@ -455,13 +533,11 @@ class Transport:
         try:
             if self._control is not None:
                 self._control.check(f"contacting {url}")
-            response = self._client(url, verify).get(url, timeout=self._request_timeout())
-        except httpx.TransportError as exc:
+            response = self._exchange("GET", url, {}, None, verify)
+        except (*_EXCHANGE_ERRORS, httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
             return "tls-error" if is_tls_failure(exc) else "unreachable"
-        except httpx.HTTPError:
-            return "unreachable"
         response.close()
-        return response.status_code
+        return response.status
 
 
 # --- registry error documents -------------------------------------------------------------------
