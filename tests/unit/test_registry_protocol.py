@@ -16,7 +16,14 @@ from imageprep.model.manifest import Descriptor, sha256_digest
 from imageprep.registry.client import next_link
 from imageprep.registry.digests import rechunk
 from imageprep.registry.endpoint import EndpointPolicy, ProbeOutcome, api_host, is_loopback
-from imageprep.registry.transport import HttpResponse, error_details, parse_retry_after, raise_for_status
+from imageprep.registry.transport import (
+    HttpResponse,
+    error_details,
+    parse_retry_after,
+    raise_for_status,
+    wire_headers,
+    with_params,
+)
 
 
 class FakeProber:
@@ -223,3 +230,29 @@ def test_busy_plain_http_loopback_registry_is_used_over_http_and_asked_again_lat
     assert policy.probe("127.0.0.1:5000") == "http"
     assert policy.probe("127.0.0.1:5000") == "http"
     assert len(prober.calls) == 4  # two probes of two requests each; the second one is remembered
+
+
+def test_query_parameters_are_added_to_an_upload_location_without_touching_its_own_query() -> None:
+    location = "http://127.0.0.1:5000/v2/ns/app/blobs/uploads/u-1?_state=a%2Bb%3D%3D"
+    assert with_params(location, {"digest": "sha256:" + "ab" * 32}) == (
+        f"{location}&digest=sha256%3A{'ab' * 32}"
+    )
+    assert with_params("http://h/v2/token", {"scope": ["a", "b"], "service": "s"}) == (
+        "http://h/v2/token?scope=a&scope=b&service=s"
+    )
+    assert with_params("http://h/v2/x?", {"n": "2"}) == "http://h/v2/x?n=2"
+    assert with_params("http://h/v2/x", {}) == "http://h/v2/x"
+
+
+def test_requests_carry_host_agent_and_body_framing() -> None:
+    def headers(content: bytes | list[bytes] | None, given: dict[str, str]) -> dict[bytes, bytes]:
+        return dict(wire_headers("http://127.0.0.1:5000/v2/a", given, content))
+
+    plain = headers(None, {})
+    assert plain[b"Host"] == b"127.0.0.1:5000"
+    assert plain[b"User-Agent"].startswith(b"imageprep/")
+    assert b"Content-Length" not in plain and b"Transfer-Encoding" not in plain
+    assert headers(b"abc", {})[b"Content-Length"] == b"3"
+    assert headers([b"abc"], {})[b"Transfer-Encoding"] == b"chunked"
+    streamed = headers([b"abc"], {"Content-Length": "3"})
+    assert streamed[b"Content-Length"] == b"3" and b"Transfer-Encoding" not in streamed

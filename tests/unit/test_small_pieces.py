@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from imageprep.catalogue.labeltemplate import LabelTemplate, MissingLabel
+from imageprep.catalogue.yamlfile import parse_yaml
 from imageprep.model.errors import ConfigurationError, NotFoundError
 from imageprep.model.reference import ImageReference
 from imageprep.prepare.envfile import render_document, write_atomically
@@ -98,3 +99,21 @@ def test_atomic_write_keeps_a_backup_and_mode(tmp_path: Path) -> None:
 def test_atomic_write_into_a_missing_directory_fails_cleanly(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         write_atomically(tmp_path / "nope" / "out.yaml", "x")
+
+
+@pytest.mark.parametrize("value", ["plain", "\U00010000", "a\x00b", "\ud800", "x: y"])
+def test_output_document_is_written_the_same_by_either_yaml_emitter(value: str) -> None:
+    document = {"parameter_defaults": {"ContainerNovaApiImage": value, "Other": [value]}}
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    text = render_document(document, "imageprep prepare", when)
+    reference = yaml.dump(
+        document, Dumper=yaml.SafeDumper, default_flow_style=False, sort_keys=True, width=4096
+    )
+    assert text.endswith(reference)
+
+
+@pytest.mark.parametrize(
+    "text", ['a: "\\ud800\\udc00"', 'a: "\\U00010000"', "a: [1, {b: c}]", "a: !!binary aGk="]
+)
+def test_trusted_yaml_parses_exactly_as_the_reference_parser(text: str) -> None:
+    assert parse_yaml(text, "x", trusted=True) == parse_yaml(text, "x")

@@ -17,9 +17,7 @@ from imageprep.model.errors import ConfigurationError
 
 MAX_YAML_BYTES = 8 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000
-_TRUSTED_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
-    yaml, "CSafeLoader", yaml.SafeLoader
-)
+_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -60,12 +58,22 @@ def _check_expansion(root: yaml.Node, origin: str) -> None:
 def parse_yaml(text: str, origin: str, *, trusted: bool = False) -> Any:
     """Parse ``text``; a syntax error names ``origin`` with the line and column (1-based).
 
-    ``trusted`` text (imageprep's own data, and documents it rendered itself) is parsed by libyaml
-    when PyYAML has it, several times faster. Operators' files always take the pure-Python parser:
-    libyaml builds nested nodes by C recursion, so a hostile nesting depth could crash the process
-    instead of raising the error below.
+    ``trusted`` text (imageprep's own data, and documents it rendered itself) is first given to
+    libyaml when PyYAML has it, several times faster. Operators' files always take the pure-Python
+    parser: libyaml builds nested nodes by C recursion, so a hostile nesting depth could crash the
+    process instead of raising the error below. libyaml is also stricter about some escapes (a
+    surrogate pair, which JSON-escaping writes for characters beyond the BMP), so anything it
+    refuses goes to the pure-Python parser, which then decides.
     """
-    loader = _TRUSTED_LOADER(text) if trusted else yaml.SafeLoader(text)
+    if trusted and _FAST_LOADER is not None:
+        fast = _FAST_LOADER(text)
+        try:
+            return fast.get_single_data()
+        except (yaml.YAMLError, ValueError):
+            pass
+        finally:
+            fast.dispose()
+    loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -16,13 +16,20 @@ import yaml
 from imageprep.model.errors import ConfigurationError
 
 # libyaml's emitter when PyYAML has it: the same YAML, written several times faster.
-_DUMPER: type[yaml.SafeDumper | yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_FAST_DUMPER: type[yaml.SafeDumper | yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def render_document(document: Mapping[str, Any], command_line: str, generated_at: datetime) -> str:
     """The document as YAML (block style, sorted keys) under a header saying how it was made."""
     header = f"# Generated with the following on {generated_at.isoformat()}\n#\n#   {command_line}\n#\n\n"
-    body = yaml.dump(dict(document), Dumper=_DUMPER, default_flow_style=False, sort_keys=True, width=4096)
+    options: dict[str, Any] = {"default_flow_style": False, "sort_keys": True, "width": 4096}
+    body: str
+    try:
+        body = yaml.dump(dict(document), Dumper=_FAST_DUMPER, **options)
+    except (yaml.YAMLError, ValueError):
+        # libyaml cannot write a lone surrogate (which the pure-Python parser can read from an
+        # operator's escape); the pure-Python emitter escapes it.
+        body = yaml.dump(dict(document), Dumper=yaml.SafeDumper, **options)
     return header + body
 
 

@@ -182,7 +182,7 @@ def with_params(url: str, params: Mapping[str, str | list[str]]) -> str:
     return f"{base}{separator}{urlencode(pairs)}" + (f"#{fragment}" if fragment else "")
 
 
-def _request_headers(url: str, headers: Mapping[str, str], content: Body) -> list[tuple[bytes, bytes]]:
+def wire_headers(url: str, headers: Mapping[str, str], content: Body) -> list[tuple[bytes, bytes]]:
     """What goes on the wire: ours, plus Host, User-Agent and the body's framing when not given."""
     given = {name.lower() for name in headers}
     wire = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
@@ -378,7 +378,7 @@ class Transport:
         request = httpcore.Request(
             method,
             url,
-            headers=_request_headers(url, headers, content),
+            headers=wire_headers(url, headers, content),
             content=content,
             extensions={"timeout": self._request_timeout()},
         )
