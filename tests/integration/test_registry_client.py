@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from imageprep.registry import (
     RetryPolicy,
     UploadPolicy,
 )
+from imageprep.registry.transport import Transport
 from tests.support.httpserver import Recorded, Reply, scripted_server
 from tests.support.imagegen import GeneratedImage, make_image, random_layer
 from tests.support.registry_server import RunningRegistry
@@ -386,3 +388,18 @@ def test_tag_list_pages_are_followed_through_link_headers() -> None:
     with scripted_server(handler) as server, RegistrySession(retry=FAST_RETRY, page_size=2) as session:
         assert session.client(server.host).list_tags("a/b") == ["t1", "t2", "t3", "t4", "t5"]
     assert [r.path for r in server.requests if r.path != "/v2/"] == list(pages)
+
+
+def test_a_ca_file_is_checked_at_once_and_loaded_only_for_the_first_https_request(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="cannot read CA certificates from .*missing.pem"):
+        Transport(ca_file=str(tmp_path / "missing.pem"))
+    (tmp_path / "empty.pem").write_text("")
+    with pytest.raises(RegistryError, match="holds no PEM certificate"):
+        Transport(ca_file=str(tmp_path / "empty.pem"))
+    (tmp_path / "broken.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"
+    )
+    transport = Transport(ca_file=str(tmp_path / "broken.pem"))  # looks like PEM: loaded when needed
+    with pytest.raises(RegistryError, match="cannot load CA certificates from .*broken.pem"):
+        transport.send("GET", "https://127.0.0.1:9/v2/", context="contacting the v2 API")
+    transport.close()

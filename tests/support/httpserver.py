@@ -6,6 +6,7 @@ on what a server received (for instance that no ``Authorization`` header reached
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_port: int = 0  # the client's port: one per TCP connection
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ def _handler_class(handler: Handler, requests: list[Recorded]) -> type[BaseHTTPR
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             recorded = Recorded(
-                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                self.command,
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                body,
+                self.client_address[1],
             )
             requests.append(recorded)
             reply = handler(recorded)
@@ -69,12 +75,20 @@ def _handler_class(handler: Handler, requests: list[Recorded]) -> type[BaseHTTPR
     return _Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-answer is part of several tests, not an error worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def scripted_server(handler: Handler, address: str = "127.0.0.1") -> Iterator[ScriptedServer]:
     """Serve ``handler`` on a free port of ``address`` (loopback only) until the block ends."""
     assert address.startswith("127."), "tests may only listen on loopback"
     requests: list[Recorded] = []
-    server = ThreadingHTTPServer((address, 0), _handler_class(handler, requests))
+    server = _QuietServer((address, 0), _handler_class(handler, requests))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

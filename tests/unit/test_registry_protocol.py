@@ -71,21 +71,53 @@ def test_verified_tls_is_the_default_and_probed_once() -> None:
     assert policy.insecure_hosts() == frozenset()
 
 
+def plain_http_server(host: str, status: ProbeOutcome = 200) -> dict[tuple[str, bool], ProbeOutcome]:
+    """What probes of a registry that speaks no TLS get: a failed handshake either way, then ``status``."""
+    return {
+        (f"https://{host}/v2/", True): "tls-error",
+        (f"https://{host}/v2/", False): "tls-error",
+        (f"http://{host}/v2/", False): status,
+    }
+
+
 def test_loopback_without_tls_falls_back_to_plain_http() -> None:
-    prober = FakeProber(
-        {("https://127.0.0.1:5000/v2/", True): "tls-error", ("http://127.0.0.1:5000/v2/", False): 200}
-    )
+    prober = FakeProber(plain_http_server("127.0.0.1:5000"))
     policy = EndpointPolicy(prober)
     assert policy.base_url("127.0.0.1:5000") == "http://127.0.0.1:5000/v2/"
     assert policy.insecure_hosts() == {"127.0.0.1:5000"}
 
 
-def test_remote_host_is_never_downgraded_unless_declared() -> None:
+def test_finding_a_plain_http_loopback_registry_never_needs_the_ca_bundle() -> None:
+    prober = FakeProber(plain_http_server("127.0.0.1:5000"))
+    assert EndpointPolicy(prober).probe("127.0.0.1:5000") == "http"
+    assert all(not verify for _, verify in prober.calls)
+
+
+def test_loopback_registry_with_a_good_certificate_is_reached_over_verified_tls() -> None:
     prober = FakeProber(
-        {("https://10.0.0.5:5000/v2/", True): "tls-error", ("http://10.0.0.5:5000/v2/", False): 200}
+        {("https://127.0.0.1:5443/v2/", False): 200, ("https://127.0.0.1:5443/v2/", True): 200}
     )
+    policy = EndpointPolicy(prober)
+    assert policy.probe("127.0.0.1:5443") == "https"
+    assert policy.verify("127.0.0.1:5443") is True
+    assert ("http://127.0.0.1:5443/v2/", False) not in prober.calls
+
+
+def test_loopback_registry_with_a_bad_certificate_is_not_trusted_unless_declared() -> None:
+    table: dict[tuple[str, bool], ProbeOutcome] = {
+        ("https://127.0.0.1:5443/v2/", False): 200,
+        ("https://127.0.0.1:5443/v2/", True): "tls-error",
+    }
+    assert EndpointPolicy(FakeProber(table)).probe("127.0.0.1:5443") == "https"
+    assert EndpointPolicy(FakeProber(table), insecure=["127.0.0.1:5443"]).probe("127.0.0.1:5443") == (
+        "https-noverify"
+    )
+
+
+def test_remote_host_is_never_downgraded_unless_declared() -> None:
+    prober = FakeProber(plain_http_server("10.0.0.5:5000"))
     assert EndpointPolicy(prober).probe("10.0.0.5:5000") == "https"
-    assert ("http://10.0.0.5:5000/v2/", False) not in prober.calls
+    assert prober.calls == [("https://10.0.0.5:5000/v2/", True)]
     declared = EndpointPolicy(prober, insecure=["10.0.0.5:5000"])
     assert declared.probe("10.0.0.5:5000") == "http"
 
@@ -93,7 +125,7 @@ def test_remote_host_is_never_downgraded_unless_declared() -> None:
 def test_declared_insecure_host_with_bad_certificate_is_used_without_verification() -> None:
     prober = FakeProber(
         {("https://192.0.2.9:8787/v2/", True): "tls-error", ("https://192.0.2.9:8787/v2/", False): 401}
-    )
+    )  # it speaks TLS, but its certificate does not verify
     policy = EndpointPolicy(prober, insecure=["192.0.2.9:8787"])
     assert policy.probe("192.0.2.9:8787") == "https-noverify"
     assert policy.base_url("192.0.2.9:8787") == "https://192.0.2.9:8787/v2/"
@@ -103,9 +135,9 @@ def test_declared_insecure_host_with_bad_certificate_is_used_without_verificatio
 
 
 def test_tls_only_loopback_server_answering_400_to_http_is_not_taken_for_plain_http() -> None:
-    prober = FakeProber(
-        {("https://127.0.0.1:5443/v2/", True): "tls-error", ("http://127.0.0.1:5443/v2/", False): 400}
-    )
+    # A handshake that failed for another reason sends the probe to plain HTTP, where a TLS-only
+    # server answers 400: that is no registry, so TLS stays the answer.
+    prober = FakeProber(plain_http_server("127.0.0.1:5443", 400))
     assert EndpointPolicy(prober).probe("127.0.0.1:5443") == "https"
 
 
@@ -221,9 +253,7 @@ def test_registry_layer_does_not_import_higher_layers() -> None:
 
 
 def test_busy_plain_http_loopback_registry_is_used_over_http_and_asked_again_later() -> None:
-    prober = FakeProber(
-        {("https://127.0.0.1:5000/v2/", True): "tls-error", ("http://127.0.0.1:5000/v2/", False): 503}
-    )
+    prober = FakeProber(plain_http_server("127.0.0.1:5000", 503))
     policy = EndpointPolicy(prober)
     assert policy.probe("127.0.0.1:5000") == "http"
     prober.table[("http://127.0.0.1:5000/v2/", False)] = 200

@@ -15,9 +15,10 @@ from imageprep.registry.credentials import (
     read_auth_file,
 )
 from imageprep.registry.endpoint import EndpointPolicy, Scheme, api_host, is_loopback
+from imageprep.registry.retrying import RetryPolicy
 from imageprep.registry.session import RegistrySession
 from imageprep.registry.tokens import Token, TokenCache
-from imageprep.registry.transport import RetryPolicy, Timeouts
+from imageprep.registry.transport import Timeouts
 
 __all__ = [
     "Authenticator",

@@ -113,23 +113,33 @@ class EndpointPolicy:
             return result
 
     def _probe(self, host: str) -> tuple[Scheme, bool]:
-        outcome = self._prober.probe(f"https://{host}/v2/", verify=True)
-        if isinstance(outcome, int):
-            return "https", True
-        if outcome == "unreachable":
+        """The scheme, and whether the answer is conclusive (worth remembering for the run)."""
+        declared = self.declared_insecure(host)
+        if not (declared or is_loopback(host)):
+            # Verified TLS or nothing: there is no other answer to look for.
+            outcome = self._prober.probe(f"https://{host}/v2/", verify=True)
+            return "https", outcome != "unreachable"
+        # Whether the host speaks TLS at all, asked without verifying anything: a plain-HTTP
+        # registry (the usual loopback case) then costs no CA bundle loaded to fail a handshake.
+        speaks_tls = self._prober.probe(f"https://{host}/v2/", verify=False)
+        if speaks_tls == "unreachable":
             # Nothing answered at all: keep the secure default and let the real request report it.
             return "https", False
-        declared = self.declared_insecure(host)
-        if declared and isinstance(self._prober.probe(f"https://{host}/v2/", verify=False), int):
-            return "https-noverify", True
-        if declared or is_loopback(host):
-            answer = self._prober.probe(f"http://{host}/v2/", verify=False)
-            if answer in _REGISTRY_STATUSES:
-                return "http", True
-            if answer in _BUSY_STATUSES:
-                # A plain-HTTP server that is busy right now: use HTTP, but ask again next time
-                # rather than remembering a guess for the whole run.
-                return "http", False
+        if isinstance(speaks_tls, int):
+            verified = self._prober.probe(f"https://{host}/v2/", verify=True)
+            if isinstance(verified, int):
+                return "https", True
+            if verified == "unreachable":
+                return "https", False
+            # A certificate that does not verify is accepted only where the operator said so.
+            return ("https-noverify" if declared else "https"), True
+        answer = self._prober.probe(f"http://{host}/v2/", verify=False)
+        if answer in _REGISTRY_STATUSES:
+            return "http", True
+        if answer in _BUSY_STATUSES:
+            # A plain-HTTP server that is busy right now: use HTTP, but ask again next time
+            # rather than remembering a guess for the whole run.
+            return "http", False
         return "https", True
 
     def base_url(self, host: str) -> str:

@@ -21,8 +21,9 @@ from imageprep.registry.client import RegistryClient, UploadPolicy
 from imageprep.registry.connection import Connection
 from imageprep.registry.credentials import CredentialStore
 from imageprep.registry.endpoint import EndpointPolicy, Scheme
+from imageprep.registry.retrying import RetryPolicy
 from imageprep.registry.tokens import TokenCache
-from imageprep.registry.transport import RetryPolicy, Timeouts, Transport
+from imageprep.registry.transport import Timeouts, Transport
 
 
 class RegistrySession:

@@ -26,7 +26,6 @@ from typing import Literal, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 import httpcore
-import tenacity
 
 import imageprep
 from imageprep.model.control import RunControl
@@ -37,6 +36,8 @@ from imageprep.model.errors import (
     RegistryError,
     TransientError,
 )
+from imageprep.registry.pool import ConnectionPool
+from imageprep.registry.retrying import Retryable, RetryPolicy, retry_after_failure
 
 _log = logging.getLogger("imageprep.http")
 
@@ -59,20 +60,6 @@ class Timeouts:
     read: float = 60.0
     write: float = 60.0
     pool: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently transient failures are retried.
-
-    ``backoff`` is the exponential multiplier and ``max_backoff`` its cap; a server's ``Retry-After``
-    replaces the computed wait but is capped by ``max_retry_after`` so one answer cannot stall a run.
-    """
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 10.0
-    max_retry_after: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +120,6 @@ class StreamedResponse:
     def complete(self) -> HttpResponse:
         """Read the body and return the plain response value."""
         return HttpResponse(self.status, self.headers, self.read(), self.url)
-
-
-class _Retryable(Exception):
-    """Internal signal to tenacity: this attempt failed transiently."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def _read_bounded(response: httpcore.Response, headers: Mapping[str, str], limit: int, context: str) -> bytes:
@@ -243,27 +221,33 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-class _Wait(tenacity.wait.wait_base):
-    """Jittered exponential backoff, replaced by a capped ``Retry-After`` when the server sent one."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._backoff = tenacity.wait_random_exponential(multiplier=policy.backoff, max=policy.max_backoff)
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self._policy.max_retry_after)
-        return float(self._backoff(retry_state))
-
-
 def _unverified_ssl_context() -> ssl.SSLContext:
     """TLS without verification, for hosts declared insecure; loads no CA bundle (nothing uses it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def check_ca_file(ca_file: str) -> None:
+    """Refuse, before any work starts, a CA file that cannot be read or holds no PEM certificate.
+
+    Loading it for real costs tens of milliseconds, so that waits for the first https request;
+    this read catches the wrong path or the wrong file at once.
+    """
+    try:
+        with open(ca_file, "rb") as handle:
+            content = handle.read()
+    except OSError as exc:
+        raise RegistryError(f"cannot read CA certificates from {ca_file}: {exc.strerror or exc}") from exc
+    if _PEM_CERTIFICATE not in content:
+        raise RegistryError(
+            f"cannot load CA certificates from {ca_file}: it holds no PEM certificate",
+            hint="give a file of PEM certificates, each starting with " + _PEM_CERTIFICATE.decode(),
+        )
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
@@ -297,28 +281,21 @@ class Transport:
         self._max_connections = max_connections
         self._retry = retry
         self._sleep = sleep
-        # trust_env is off: the library never reads proxies or certificates from the environment;
-        # the caller passes what it wants. Loading the system CA bundle takes tens of milliseconds,
-        # so the verifying client is built on the first https request, unless an operator's CA file
-        # is given: that one is loaded now, so a bad file is reported before any work starts.
+        # The library never reads proxies or certificates from the environment; the caller passes
+        # what it wants. Loading CA certificates takes tens of milliseconds, so the verifying client
+        # is built on the first https request (a CA file is checked now, so a wrong one is
+        # reported before any work starts).
+        if ca_file:
+            check_ca_file(ca_file)
         self._ca_file = ca_file
-        self._verified: httpcore.ConnectionPool | None = (
-            self._new_pool(_ssl_context(ca_file)) if ca_file else None
-        )
-        self._unverified: httpcore.ConnectionPool | None = None
+        self._verified: ConnectionPool | None = None
+        self._unverified: ConnectionPool | None = None
         self._lock = threading.Lock()
 
-    _verified: httpcore.ConnectionPool | None
+    def _new_pool(self, context: ssl.SSLContext) -> ConnectionPool:
+        return ConnectionPool(context, limit=self._max_connections, keepalive_expiry=KEEPALIVE_SECONDS)
 
-    def _new_pool(self, context: ssl.SSLContext) -> httpcore.ConnectionPool:
-        return httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=self._max_connections,
-            max_keepalive_connections=self._max_connections,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-        )
-
-    def _client(self, url: str, verify: bool) -> httpcore.ConnectionPool:
+    def _client(self, url: str, verify: bool) -> ConnectionPool:
         """The verifying client for https that is to be verified; the other one for the rest.
 
         Plain-HTTP requests involve no certificate, so they never need the verifying client.
@@ -345,15 +322,6 @@ class Transport:
             for client in (self._verified, self._unverified):
                 if client is not None:
                     client.close()
-
-    def _retrying(self) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, self._retry.attempts)),
-            wait=_Wait(self._retry),
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            sleep=self._bounded_sleep,
-            reraise=True,
-        )
 
     def _bounded_sleep(self, seconds: float) -> None:
         """Wait before a retry, never past the run's deadline (the next attempt then reports it)."""
@@ -397,39 +365,29 @@ class Transport:
         verify: bool,
         context: str,
     ) -> httpcore.Response:
-        """One attempt: send and return the open response, or raise ``_Retryable`` / our error."""
+        """One attempt: send and return the open response, or raise :class:`Retryable` / our error."""
         if self._control is not None:
             self._control.check(context, cleanup=method == "DELETE")
         target = with_params(url, params) if params else url
         try:
             response = self._exchange(method, target, headers, content, verify)
         except httpcore.TimeoutException as exc:
-            raise _Retryable(f"timed out ({_describe(exc)})") from exc
+            raise Retryable(f"timed out ({_describe(exc)})") from exc
         except (httpcore.NetworkError, httpcore.RemoteProtocolError) as exc:
             if is_certificate_failure(exc):
                 raise RegistryError(
                     f"{context}: TLS certificate verification failed: {_describe(exc)}",
                     hint="pass the registry's CA file, or declare the registry insecure if that is intended",
                 ) from exc
-            raise _Retryable(f"connection failed ({_describe(exc)})") from exc
+            raise Retryable(f"connection failed ({_describe(exc)})") from exc
         except (httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
             # A malformed URL or header, or a server that does not speak HTTP: not worth retrying.
             raise RegistryError(f"{context}: request failed: {_describe(exc)}") from exc
         if response.status in RETRYABLE_STATUSES:
             retry_after = parse_retry_after(_headers(response).get("retry-after"), time.time())
             response.close()
-            raise _Retryable(f"HTTP {response.status}", retry_after)
+            raise Retryable(f"HTTP {response.status}", retry_after)
         return response
-
-    def _attempts(self, replayable: bool) -> tenacity.Retrying:
-        if replayable:
-            return self._retrying()
-        # A streamed body can be sent only once; the caller retries the whole operation.
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(1),
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            reraise=True,
-        )
 
     def _open_with_retries(
         self,
@@ -442,26 +400,26 @@ class Transport:
         verify: bool,
         context: str,
     ) -> httpcore.Response:
+        def attempt() -> httpcore.Response:
+            return self._open(
+                method, url, headers=headers, params=params, content=content, verify=verify, context=context
+            )
+
+        # A streamed body can be sent only once; the caller retries the whole operation.
         replayable = content is None or isinstance(content, bytes)
         try:
-            for attempt in self._attempts(replayable):
-                with attempt:
-                    return self._open(
-                        method,
-                        url,
-                        headers=headers,
-                        params=params,
-                        content=content,
-                        verify=verify,
-                        context=context,
-                    )
-        except _Retryable as exc:
+            try:
+                return attempt()
+            except Retryable as first:
+                if not replayable:
+                    raise
+                return retry_after_failure(attempt, first, self._retry, self._bounded_sleep)
+        except Retryable as exc:
             tries = self._retry.attempts if replayable else 1
             raise TransientError(
                 f"{context}: {exc.reason} after {tries} attempt(s)",
                 hint="the registry may be overloaded or unreachable; try again later",
             ) from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def send(
         self,

@@ -1,0 +1,171 @@
+"""The keep-alive pool under the transport, against a real HTTP server on loopback.
+
+Each recorded request carries the client's port, so the tests can tell how many TCP connections
+the pool opened and which requests shared one.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpcore
+import pytest
+
+from imageprep.registry.pool import ConnectionPool
+from tests.support.httpserver import Recorded, Reply, scripted_server
+
+pytestmark = pytest.mark.integration
+
+
+def _pool(limit: int = 4, keepalive: float = 5.0) -> ConnectionPool:
+    return ConnectionPool(ssl.create_default_context(), limit=limit, keepalive_expiry=keepalive)
+
+
+def _get(pool: ConnectionPool, url: str, pool_timeout: float = 5.0) -> bytes:
+    request = httpcore.Request(
+        "GET",
+        url,
+        headers=[(b"Host", url.split("/")[2].encode())],
+        extensions={"timeout": {"pool": pool_timeout}},
+    )
+    response = pool.handle_request(request)
+    try:
+        return b"".join(response.iter_stream())
+    finally:
+        response.close()
+
+
+def test_sequential_requests_to_one_origin_share_one_connection() -> None:
+    with scripted_server(lambda r: Reply(200, body=b"ok")) as server:
+        pool = _pool()
+        for _ in range(5):
+            assert _get(pool, f"{server.url}/v2/") == b"ok"
+        pool.close()
+    assert len({r.peer_port for r in server.requests}) == 1
+
+
+def test_concurrent_requests_never_exceed_the_limit() -> None:
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def slow(_: Recorded) -> Reply:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight -= 1
+        return Reply(200, body=b"ok")
+
+    with scripted_server(slow) as server:
+        pool = _pool(limit=3)
+        with ThreadPoolExecutor(8) as threads:
+            assert all(
+                body == b"ok" for body in threads.map(lambda _: _get(pool, f"{server.url}/"), range(12))
+            )
+        pool.close()
+    assert peak <= 3
+    assert len({r.peer_port for r in server.requests}) <= 3  # connections were reused, not churned
+
+
+def test_a_request_waiting_longer_than_the_pool_timeout_gets_a_pool_timeout() -> None:
+    release = threading.Event()
+
+    def held(_: Recorded) -> Reply:
+        release.wait(5)
+        return Reply(200)
+
+    with scripted_server(held) as server:
+        pool = _pool(limit=1)
+        with ThreadPoolExecutor(1) as threads:
+            first = threads.submit(_get, pool, f"{server.url}/")
+            time.sleep(0.1)
+            with pytest.raises(httpcore.PoolTimeout):
+                _get(pool, f"{server.url}/", pool_timeout=0.2)
+            release.set()
+            first.result(timeout=5)
+        assert _get(pool, f"{server.url}/") == b""  # the slot came back after the timeout
+        pool.close()
+
+
+def test_a_connection_the_server_closed_is_replaced_without_an_error() -> None:
+    with scripted_server(lambda r: Reply(200, {"Connection": "close"}, b"bye")) as server:
+        pool = _pool()
+        for _ in range(3):
+            assert _get(pool, f"{server.url}/") == b"bye"
+        pool.close()
+    assert len({r.peer_port for r in server.requests}) == 3
+
+
+def test_a_response_closed_before_its_body_was_read_does_not_hand_back_its_connection() -> None:
+    with scripted_server(lambda r: Reply(200, body=b"x" * 100_000)) as server:
+        pool = _pool()
+        request = httpcore.Request("GET", f"{server.url}/", headers=[(b"Host", server.host.encode())])
+        response = pool.handle_request(request)
+        response.close()  # unread body: this connection cannot carry another request
+        assert _get(pool, f"{server.url}/") == b"x" * 100_000
+        pool.close()
+    assert len({r.peer_port for r in server.requests}) == 2
+
+
+def test_closing_a_response_twice_frees_its_slot_once() -> None:
+    with scripted_server(lambda r: Reply(200, body=b"ok")) as server:
+        pool = _pool(limit=1)
+        response = pool.handle_request(
+            httpcore.Request("GET", f"{server.url}/", headers=[(b"Host", server.host.encode())])
+        )
+        response.read()
+        response.close()
+        response.close()
+        assert _get(pool, f"{server.url}/") == b"ok"
+        pool.close()
+
+
+def test_each_origin_gets_its_own_connections() -> None:
+    with (
+        scripted_server(lambda r: Reply(200, body=b"a")) as first,
+        scripted_server(lambda r: Reply(200, body=b"b")) as second,
+    ):
+        pool = _pool()
+        for _ in range(3):
+            assert _get(pool, f"{first.url}/") == b"a"
+            assert _get(pool, f"{second.url}/") == b"b"
+        pool.close()
+    assert len({r.peer_port for r in first.requests}) == 1
+    assert len({r.peer_port for r in second.requests}) == 1
+
+
+def test_an_idle_connection_past_its_keepalive_is_not_reused() -> None:
+    with scripted_server(lambda r: Reply(200, body=b"ok")) as server:
+        pool = _pool(keepalive=0.05)
+        _get(pool, f"{server.url}/")
+        time.sleep(0.2)
+        _get(pool, f"{server.url}/")
+        pool.close()
+    assert len({r.peer_port for r in server.requests}) == 2
+
+
+def test_a_closed_pool_refuses_new_requests() -> None:
+    with scripted_server(lambda r: Reply(200)) as server:
+        pool = _pool()
+        pool.close()
+        with pytest.raises(httpcore.ConnectError):
+            _get(pool, f"{server.url}/")
+
+
+def test_idle_connections_beyond_the_limit_are_closed_oldest_first() -> None:
+    with (
+        scripted_server(lambda r: Reply(200, body=b"a")) as first,
+        scripted_server(lambda r: Reply(200, body=b"b")) as second,
+    ):
+        pool = _pool(limit=1)
+        _get(pool, f"{first.url}/")
+        _get(pool, f"{second.url}/")  # keeping this one idle closes the first origin's
+        _get(pool, f"{first.url}/")
+        pool.close()
+    assert len({r.peer_port for r in first.requests}) == 2
