@@ -275,3 +275,36 @@ def test_prepare_says_one_line_by_default_and_details_with_verbose(imageprep: Ru
         "-v", "prepare", "-e", "env.yaml", "--dry-run", "--output-env-file", "out.yaml", check=True
     )
     assert "  from 192.168.24.1:8787/t: 87" in loud.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read CA certificates from ca.pem: No such file or directory"),
+        ("not a certificate\n", "cannot load CA certificates from ca.pem: it holds no PEM certificate"),
+    ],
+)
+def test_a_wrong_ca_file_is_one_error_before_any_registry_is_contacted(
+    imageprep: Run, tmp_path: Path, content: str | None, message: str
+) -> None:
+    if content is not None:
+        (tmp_path / "ca.pem").write_text(content)
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n  - set: {namespace: 127.0.0.1:9/t, tag: l}\n"
+        "    includes: [nova-api]\n"
+    )
+    process = imageprep("prepare", "-e", "env.yaml", "--ca-file", "ca.pem", "--output-env-file", "out.yaml")
+    assert process.returncode == 4
+    assert process.stderr.count("error: ") == 1
+    assert f"error: {message}" in process.stderr
+    assert "cannot reach" not in process.stderr  # refused before the (closed) registry was tried
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_the_compiled_catalogue_is_kept_in_the_cache_directory(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(SEED_LAYERING)
+    first = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--offline", check=True)
+    cached = list((tmp_path / "home" / ".cache" / "imageprep").glob("catalogue-*.code"))
+    assert len(cached) == 1
+    second = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--offline", check=True)
+    assert _body(second.stdout) == _body(first.stdout)

@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from imageprep.catalogue.compiled import compiled_template
 from imageprep.catalogue.yamlfile import parse_yaml
 from imageprep.model.errors import CatalogueError, ConfigurationError
 
@@ -37,18 +38,21 @@ def _yaml_double_quoted(value: Any) -> str:
 class CatalogueTemplate:
     """The Jinja2 catalogue; rendered once per entry with that entry's variables."""
 
-    def __init__(self, text: str, origin: str, *, builtin: bool = False) -> None:
+    def __init__(
+        self, text: str, origin: str, *, builtin: bool = False, cache_dir: Path | None = None
+    ) -> None:
         self.text = text
         self.origin = origin
         # The built-in template puts operators' values in only as quoted scalars, so what it
         # renders is as safe to parse as the package's own data.
         self._builtin = builtin
+        self._cache_dir = cache_dir
 
     @classmethod
-    def builtin(cls) -> CatalogueTemplate:
-        """The catalogue shipped with imageprep."""
+    def builtin(cls, cache_dir: Path | None = None) -> CatalogueTemplate:
+        """The catalogue shipped with imageprep; compiled code is kept in ``cache_dir`` when given."""
         text = resources.files("imageprep.catalogue").joinpath("data", TEMPLATE_RESOURCE).read_text("utf-8")
-        return cls(text, f"<built-in {TEMPLATE_RESOURCE}>", builtin=True)
+        return cls(text, f"<built-in {TEMPLATE_RESOURCE}>", builtin=True, cache_dir=cache_dir)
 
     @classmethod
     def from_file(cls, path: Path) -> CatalogueTemplate:
@@ -67,7 +71,7 @@ class CatalogueTemplate:
             keep_trailing_newline=True,
         )
         try:
-            return environment.from_string(self.text)
+            return compiled_template(environment, self.text, self._cache_dir)
         except jinja2.TemplateSyntaxError as exc:
             raise CatalogueError(f"{self.origin}:{exc.lineno}: template syntax error: {exc.message}") from exc
 

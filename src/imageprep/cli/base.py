@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import traceback
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cliff.command import Command
@@ -17,6 +20,15 @@ from imageprep.model.errors import ImageprepError
 
 LOG = logging.getLogger("imageprep")
 EXIT_INTERRUPTED = 130
+
+
+def cache_directory(environ: Mapping[str, str], home: Path) -> Path:
+    """Where imageprep keeps what it can rebuild (compiled templates): ``$XDG_CACHE_HOME/imageprep``.
+
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification says.
+    """
+    base = environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else home / ".cache") / "imageprep"
 
 
 def command_line(program: str, arguments: list[str] | None = None) -> str:

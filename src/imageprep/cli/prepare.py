@@ -17,8 +17,8 @@ from typing import Any
 
 from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.template import CatalogueTemplate
-from imageprep.cli.base import ImageprepCommand, command_line
-from imageprep.imageserve import DEFAULT_ROOT, ROOT_VARIABLE, resolve_root
+from imageprep.cli.base import ImageprepCommand, cache_directory, command_line
+from imageprep.imageserve.root import DEFAULT_ROOT, ROOT_VARIABLE, resolve_root
 from imageprep.model.control import RunControl
 from imageprep.model.errors import ConfigurationError
 from imageprep.prepare.copying import copy_prepared, wants_all_architectures
@@ -28,7 +28,6 @@ from imageprep.prepare.envfile import render_document, write_atomically
 from imageprep.prepare.environment import Environment, environment_files, load_environment
 from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT, load_roles_file
 from imageprep.prepare.localregistry import local_registry_address
-from imageprep.prepare.modifying import ModifySettings
 from imageprep.prepare.plan import PrepareResult, PrepareSettings, prepare_parameters
 from imageprep.prepare.registryinspect import RegistryInspector
 from imageprep.prepare.session import ceph_credentials, declared_insecure, open_session
@@ -287,7 +286,7 @@ class Prepare(ImageprepCommand):
         return PrepareSettings(
             environment=environment,
             defaults=defaults,
-            template=CatalogueTemplate.builtin(),
+            template=CatalogueTemplate.builtin(cache_directory(os.environ, Path.home())),
             local_registry=local_registry_address(
                 environment.parameters.get("LocalContainerRegistry"), socket.gethostname()
             ),
@@ -360,9 +359,7 @@ class Prepare(ImageprepCommand):
                 multi_arch=wants_all_architectures(environment.parameters.get("AdditionalArchitectures")),
                 concurrency=parsed_args.concurrency,
                 listener=listener,
-                modify=ModifySettings(
-                    roles_path=tuple(p.expanduser().resolve() for p in parsed_args.roles_paths)
-                ),
+                roles_path=tuple(p.expanduser().resolve() for p in parsed_args.roles_paths),
             )
         if parsed_args.report:
             write_atomically(parsed_args.report, report.to_json() + "\n")

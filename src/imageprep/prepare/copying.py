@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from imageprep.prepare.destinations import DestinationStores
 from imageprep.prepare.evaluate import PreparedImage
-from imageprep.prepare.modifying import ModifySettings, check_modifiable, modify_prepared
 from imageprep.registry.session import RegistrySession
 from imageprep.transfer.engine import TransferEngine
 from imageprep.transfer.jobs import CopyJob
@@ -55,18 +55,27 @@ def copy_prepared(
     multi_arch: bool,
     concurrency: int,
     listener: TransferListener | None = None,
-    modify: ModifySettings | None = None,
+    roles_path: tuple[Path, ...] = (),
 ) -> TransferReport:
-    """Copy every image that has a push destination; build and push the modified ones."""
-    check_modifiable(images)  # bad modification inputs fail before anything is copied
+    """Copy every image that has a push destination; build and push the modified ones.
+
+    ``roles_path`` is where Ansible roles named by ``modify_role`` are looked for first.
+    """
+    modifying = any(image.modified and image.destination for image in images)
+    if modifying:
+        # Loaded only here: a prepare without modify_role never needs buildah's driver.
+        from imageprep.prepare.modifying import ModifySettings, check_modifiable, modify_prepared
+
+        check_modifiable(images)  # bad modification inputs fail before anything is copied
     if any(image.to_local_registry and image.destination for image in images):
         destinations.tree().ensure_ready()  # an unwritable root is one error, not one per image
     jobs = copy_jobs(images, session, destinations, multi_arch)
-    if not any(image.modified and image.destination for image in images):
+    if not modifying:
         return TransferEngine(concurrency=concurrency, listener=listener).run(jobs)
     started = time.monotonic()
     report = TransferReport.from_results((), 0.0)
     if jobs:
         report = TransferEngine(concurrency=concurrency, listener=listener).run(jobs)
-    modified = modify_prepared(images, session, modify, store_for=destinations.store_for)
+    settings = ModifySettings(roles_path=roles_path)
+    modified = modify_prepared(images, session, settings, store_for=destinations.store_for)
     return TransferReport.from_results((*report.images, *modified), time.monotonic() - started)

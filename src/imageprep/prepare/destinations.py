@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from imageprep.imageserve import ImageServeTree
 from imageprep.prepare.evaluate import PreparedImage
 from imageprep.registry.session import RegistrySession
 from imageprep.transfer.store import ImageStore
+
+if TYPE_CHECKING:
+    from imageprep.imageserve.tree import ImageServeTree
 
 
 class DestinationStores:
@@ -36,6 +39,8 @@ class DestinationStores:
 
     def tree(self) -> ImageServeTree:
         """The local image-serve tree (created lazily, on first write)."""
+        from imageprep.imageserve.tree import ImageServeTree  # only runs that write the tree load it
+
         with self._lock:
             if self._tree is None:
                 self._tree = ImageServeTree(self._root)
