@@ -286,3 +286,31 @@ def test_requests_carry_host_agent_and_body_framing() -> None:
     assert headers([b"abc"], {})[b"Transfer-Encoding"] == b"chunked"
     streamed = headers([b"abc"], {"Content-Length": "3"})
     assert streamed[b"Content-Length"] == b"3" and b"Transfer-Encoding" not in streamed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tripleomaster/centos-binary-nova-api/manifests/current-tripleo",
+        "ceph/daemon/blobs/sha256:" + "a" * 64,
+        "_catalog",
+        "a/b/blobs/uploads/?mount=sha256:" + "b" * 64 + "&from=c/d",
+        "/v2/a/blobs/uploads/8d3f?_state=x",
+        "http://127.0.0.1:5000/v2/a/blobs/uploads/8d3f",
+        "https://cdn.example/blob?sig=1",
+        "../outside",
+        "a/./b",
+        "?only=query",
+    ],
+)
+def test_api_paths_and_registry_urls_join_as_urljoin_does(path: str) -> None:
+    from urllib.parse import urljoin
+
+    from imageprep.registry.auth import Authenticator
+    from imageprep.registry.connection import Connection
+    from imageprep.registry.credentials import CredentialStore
+    from imageprep.registry.tokens import TokenCache
+
+    policy = EndpointPolicy(FakeProber({}), mirror="http://127.0.0.1:5001")
+    connection = Connection("docker.io", None, policy, Authenticator(CredentialStore(), TokenCache()))  # type: ignore[arg-type]
+    assert connection.url(path) == urljoin("http://127.0.0.1:5001/v2/", path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Run in a fresh interpreter: which modules a command imports is a property of the process.
 _PROBE = """
@@ -36,3 +38,29 @@ def test_every_listed_command_loads() -> None:
     for name, target in COMMANDS.items():
         command = LazyCommand(name, target).load()
         assert command.__name__ == target.rpartition(":")[2]
+
+
+_PREPARE_PROBE = """
+import io, sys
+from contextlib import redirect_stdout
+from imageprep.cli.app import main
+with redirect_stdout(io.StringIO()):
+    status = main(["prepare", "-e", sys.argv[1], "--dry-run", "--offline"])
+heavy = ("imageprep.modify", "imageprep.prepare.modifying", "imageprep.imageserve.tree", "tenacity", "rich")
+print(status, ",".join(sorted(n for n in sys.modules if n.startswith(heavy))))
+"""
+
+
+def test_prepare_without_modifications_loads_no_buildah_tree_or_retry_code(tmp_path: Path) -> None:
+    environment = tmp_path / "env.yaml"
+    environment.write_text("parameter_defaults:\n  ContainerImagePrepare:\n  - push_destination: true\n")
+    done = subprocess.run(
+        [sys.executable, "-c", _PREPARE_PROBE, str(environment)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"

@@ -7,7 +7,7 @@ are what manifest lists use.
 
 from __future__ import annotations
 
-import platform
+import os
 
 from imageprep.model.errors import NotFoundError
 from imageprep.model.manifest import Descriptor
@@ -24,7 +24,8 @@ _MACHINE_TO_GOARCH = {
 
 def host_architecture(machine: str | None = None) -> str:
     """The Go architecture name of ``machine`` (default: this host), e.g. ``x86_64`` -> ``amd64``."""
-    machine = platform.machine() if machine is None else machine
+    # os.uname() is what platform.machine() reads, without importing platform (1.5 ms per run).
+    machine = os.uname().machine if machine is None else machine
     return _MACHINE_TO_GOARCH.get(machine.lower(), machine.lower())
 
 

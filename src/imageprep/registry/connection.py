@@ -7,6 +7,7 @@ credentials and tokens never leak to third parties.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urljoin, urlsplit
@@ -20,8 +21,15 @@ MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+@functools.lru_cache(maxsize=1024)
 def _netloc(url: str) -> str:
+    # Asked two or three times per request (origin check, TLS policy) of the same URL.
     return urlsplit(url).netloc.lower()
+
+
+def _is_api_path(path: str) -> bool:
+    """``repo/manifests/tag``: a path below ``/v2/`` that joins by plain concatenation."""
+    return "://" not in path and not path.startswith(("/", ".", "?", "#")) and "/." not in path
 
 
 class Connection:
@@ -42,7 +50,8 @@ class Connection:
 
     def url(self, path: str) -> str:
         """An API path (``repo/manifests/tag``) or an absolute URL the registry gave us."""
-        return urljoin(self.base_url, path)
+        base = self.base_url
+        return base + path if _is_api_path(path) else urljoin(base, path)
 
     def _same_origin(self, url: str) -> bool:
         return _netloc(url) == _netloc(self.base_url)
