@@ -4,10 +4,12 @@
 and 8 MiB layers, 1 MiB of their own), then, alternating the tools in each round, copies everything
 into a fresh empty registry (cold) and again into the now-full one (warm). imageprep runs as an
 operator runs it (a new ``imageprep prepare`` process reading a heat environment and writing the
-output file); ``--imageprep engine`` times the copy engine alone, in-process. It prints medians, the
-skopeo/imageprep ratios, and whether every unique blob reached the destination exactly once
-(counted from the destination registry's access log). Only loopback registries are used, and every
-registry started is stopped.
+output file); ``--imageprep engine`` times the copy engine alone, in-process. A third contestant,
+``floor`` (:mod:`bench.floor`), makes only the requests the copy needs over raw sockets: how fast
+the registries let any client go here, so skopeo/floor is the largest ratio this machine allows.
+It prints medians, the skopeo/imageprep and skopeo/floor ratios, and whether every unique blob
+reached the destination exactly once (counted from the destination registry's access log). Only
+loopback registries are used, and every registry started is stopped.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from imageprep.transfer import CopyJob, copy_images  # noqa: E402
 
 SKOPEO = "/usr/bin/skopeo"
 SKOPEO_TIMEOUT = 1800.0
-TOOLS = ("imageprep", "skopeo")
+TOOLS = ("imageprep", "skopeo", "floor")
+FLOOR = Path(__file__).resolve().with_name("floor.py")
 TARGETS = {"cold": 3.0, "warm": 2.0}
 
 
@@ -84,6 +87,14 @@ def run_imageprep_prepare(source: str, destination: str, workdir: Path, concurre
     done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+
+
+def run_floor(source: str, destination: str, repos: list[str], phase: str) -> None:
+    """The yardstick client (:mod:`bench.floor`), in a process of its own like the other two."""
+    command = [sys.executable, str(FLOOR), phase, source, destination, *repos]
+    done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"floor client failed: {done.stderr.decode(errors='replace')[-2000:]}")
 
 
 def run_skopeo(source: str, destination: str, repos: list[str], mode: str, workdir: Path) -> None:
@@ -139,6 +150,8 @@ def measure(
         run_imageprep_prepare(source.host, destination.host, destination.directory, args.concurrency)
     elif tool == "imageprep":
         run_imageprep(source.host, destination.host, repos, args.concurrency, args.image_concurrency)
+    elif tool == "floor":
+        run_floor(source.host, destination.host, repos, phase)
     else:
         run_skopeo(source.host, destination.host, repos, args.skopeo_source, destination.directory)
     seconds = time.perf_counter() - started
@@ -181,20 +194,29 @@ def report(results: list[Measurement], image_set: ImageSet) -> dict[str, object]
         f"\n{len(image_set.images)} images, {len(image_set.unique_blobs)} unique blobs, "
         f"{sum(image_set.unique_blobs.values()) / 2**20:.0f} MiB unique"
     )
-    print(f"{'phase':<6} {'imageprep s':>12} {'skopeo s':>10} {'skopeo/imageprep':>17} {'target':>7}")
+    print(
+        f"{'phase':<6} {'imageprep s':>12} {'skopeo s':>10} {'floor s':>9} {'skopeo/imageprep':>17} "
+        f"{'skopeo/floor':>13} {'target':>7}"
+    )
+    nan = float("nan")
     for phase, target in TARGETS.items():
         ours, theirs = median(results, "imageprep", phase), median(results, "skopeo", phase)
+        floor = median(results, "floor", phase)
         ratio = theirs / ours if ours and theirs else None
+        ceiling = theirs / floor if floor and theirs else None
         summary[phase] = {
             "imageprep_median_s": ours,
             "skopeo_median_s": theirs,
+            "floor_median_s": floor,
             "ratio": ratio,
+            "floor_ratio": ceiling,
             "target": target,
         }
+        ours_s, theirs_s, floor_s = (nan if v is None else v for v in (ours, theirs, floor))
         print(
-            f"{phase:<6} {ours if ours is not None else float('nan'):>12.2f} "
-            f"{theirs if theirs is not None else float('nan'):>10.2f} "
-            f"{ratio if ratio is not None else float('nan'):>16.2f}x {target:>6.1f}x"
+            f"{phase:<6} {ours_s:>12.2f} {theirs_s:>10.2f} {floor_s:>9.2f} "
+            f"{ratio if ratio is not None else nan:>16.2f}x "
+            f"{ceiling if ceiling is not None else nan:>12.2f}x {target:>6.1f}x"
             + ("" if ratio is None else ("  ok" if ratio >= target else "  BELOW TARGET"))
         )
     for m in results:
@@ -226,7 +248,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="yaml",
         help="yaml: one 'skopeo sync --src yaml' per namespace (default); docker: one per repository",
     )
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of imageprep,skopeo")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="comma-separated subset of imageprep,skopeo,floor (default: all)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser.parse_args(argv)
 
@@ -268,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     ok = all(m.digests_match for m in results) and all(
-        m.each_blob_once for m in results if m.tool == "imageprep"
+        m.each_blob_once for m in results if m.tool in ("imageprep", "floor")
     )
     print("checks:", "ok" if ok else "FAILED")
     return 0 if ok else 1
