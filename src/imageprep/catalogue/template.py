@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-
-from imageprep.catalogue.compiled import compiled_template
+from imageprep.catalogue.cache import compiled_template, load_rendered, rendered_key, store_rendered
 from imageprep.catalogue.yamlfile import parse_yaml
 from imageprep.model.errors import CatalogueError, ConfigurationError
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE_RESOURCE = "tripleo_containers.yaml.j2"
 
@@ -50,7 +51,8 @@ class CatalogueTemplate:
 
     @classmethod
     def builtin(cls, cache_dir: Path | None = None) -> CatalogueTemplate:
-        """The catalogue shipped with imageprep; compiled code is kept in ``cache_dir`` when given."""
+        """The catalogue shipped with imageprep; with ``cache_dir``, its compiled code and what it
+        rendered are kept there for later runs (:mod:`imageprep.catalogue.cache`)."""
         text = resources.files("imageprep.catalogue").joinpath("data", TEMPLATE_RESOURCE).read_text("utf-8")
         return cls(text, f"<built-in {TEMPLATE_RESOURCE}>", builtin=True, cache_dir=cache_dir)
 
@@ -64,6 +66,8 @@ class CatalogueTemplate:
 
     @cached_property
     def _compiled(self) -> jinja2.Template:
+        import jinja2  # a re-run whose renderings are all cached never needs it
+
         environment = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             finalize=_yaml_double_quoted,
@@ -77,8 +81,29 @@ class CatalogueTemplate:
 
     def render(self, variables: Mapping[str, Any], context: str) -> list[CatalogueImage]:
         """The images the template lists for ``variables``; ``context`` names the entry in errors."""
+        rendered = self._rendered_text(variables, context)
+        document = parse_yaml(rendered, f"{self.origin} (rendered for {context})", trusted=self._builtin)
+        return _images_from(document, self.origin)
+
+    def _rendered_text(self, variables: Mapping[str, Any], context: str) -> str:
+        """What the template renders for ``variables``: an earlier run's text when it is cached."""
+        cache = self._cache_dir
+        key = rendered_key(self.text, variables) if cache is not None else None
+        if cache is not None and key is not None:
+            cached = load_rendered(cache, key)
+            if cached is not None:
+                return cached
+        text = self._render_text(variables, context)
+        if cache is not None and key is not None:
+            store_rendered(cache, key, text)
+        return text
+
+    def _render_text(self, variables: Mapping[str, Any], context: str) -> str:
+        import jinja2
+
+        template = self._compiled
         try:
-            rendered = self._compiled.render(**variables)
+            return template.render(**variables)
         except jinja2.UndefinedError as exc:
             raise CatalogueError(
                 f"{context}: the catalogue template {self.origin} uses a variable with no value: "
@@ -87,8 +112,6 @@ class CatalogueTemplate:
             ) from exc
         except jinja2.TemplateError as exc:
             raise CatalogueError(f"{context}: rendering {self.origin} failed: {exc}") from exc
-        document = parse_yaml(rendered, f"{self.origin} (rendered for {context})", trusted=self._builtin)
-        return _images_from(document, self.origin)
 
 
 def _images_from(document: Any, origin: str) -> list[CatalogueImage]:

@@ -91,8 +91,7 @@ class TransferEngine:
         self._listener.image_started(job)
         tally = ImageTally()
         try:
-            fresh = inventory.lacks(job.destination, job.destination_repository)
-            outcome, digest = self._transfer(job, copier, blob_pool, tally, fresh)
+            outcome, digest = self._transfer(job, copier, blob_pool, tally, inventory)
             result = ImageResult(
                 source=job.source_name,
                 destination=job.destination_name,
@@ -114,10 +113,19 @@ class TransferEngine:
         return result
 
     def _transfer(
-        self, job: CopyJob, copier: BlobCopier, blob_pool: ThreadPoolExecutor, tally: ImageTally, fresh: bool
+        self,
+        job: CopyJob,
+        copier: BlobCopier,
+        blob_pool: ThreadPoolExecutor,
+        tally: ImageTally,
+        inventory: DestinationInventory,
     ) -> tuple[Outcome, str]:
-        """Copy one image; ``fresh`` says its destination repository did not exist before this run."""
+        """Copy one image (or find it already in place)."""
         top = job.source.get_manifest(job.source_repository, job.source_reference)
+        # Asked after the source answered: the first image lists the destination while the others
+        # already fetch their manifests. No image writes before it has asked, so the listing still
+        # shows the destination as it was before this run.
+        fresh = inventory.lacks(job.destination, job.destination_repository)
         if is_digest(job.source_reference):
             _check_digest(top, job.source_reference, job.source_name)
         wanted: Descriptor | None = None
