@@ -93,11 +93,13 @@ class ConnectionPool:
                 self._idle_count += 1
                 if self._idle_count > self._limit:
                     surplus = self._oldest_idle()
-        if not keep:
-            connection.close()
-        if surplus is not None:
-            surplus.close()
-        self._slots.release()
+        try:
+            if not keep:
+                connection.close()
+            if surplus is not None:
+                surplus.close()
+        finally:
+            self._slots.release()
 
     def _oldest_idle(self) -> httpcore.HTTPConnection | None:
         """Remove and return the least recently used idle connection of the largest stack (lock held)."""

@@ -5,10 +5,11 @@ Everything above it deals in :class:`HttpResponse` / :class:`StreamedResponse` v
 retried here with jittered exponential backoff that honours ``Retry-After``; everything else is
 handed up or translated once, in :func:`raise_for_status`, so operators always see the same wording.
 
-Requests go straight to httpcore's thread-safe connection pool (the engine under httpx). A run
-sends about a thousand requests, mostly to a registry on the same machine, and httpx's client
-layer (URL model, cookie jar, auth and redirect flows, none of which imageprep uses: redirects and
-credentials are handled by :mod:`.connection`) cost more CPU than the rest of a request.
+Requests go to httpcore's HTTP/1.1 connections (the engine under httpx), kept alive by the pool in
+:mod:`.pool`. A run sends about a thousand requests, mostly to a registry on the same machine, and
+httpx's client layer (URL model, cookie jar, auth and redirect flows, none of which imageprep uses:
+redirects and credentials are handled by :mod:`.connection`) cost more CPU than the rest of a
+request.
 """
 
 from __future__ import annotations
