@@ -136,8 +136,10 @@ class Floor:
                     self._uploads[blob["digest"]] = (repository, threading.Event())
                     mine.append(blob)
         for blob in mine:
-            self._upload(repository, blob["digest"], blob["size"])
-            self._uploads[blob["digest"]][1].set()
+            try:
+                self._upload(repository, blob["digest"], blob["size"])
+            finally:
+                self._uploads[blob["digest"]][1].set()  # a failed upload fails the run: nobody waits
         destination = self._connection(self.destination)
         for blob in theirs:
             holder, uploaded = self._uploads[blob["digest"]]

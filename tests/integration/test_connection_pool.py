@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpcore
 import pytest
 
+from imageprep.model.errors import RegistryError
 from imageprep.registry.pool import ConnectionPool
 from tests.support.httpserver import Recorded, Reply, scripted_server
 
@@ -154,7 +155,7 @@ def test_a_closed_pool_refuses_new_requests() -> None:
     with scripted_server(lambda r: Reply(200)) as server:
         pool = _pool()
         pool.close()
-        with pytest.raises(httpcore.ConnectError):
+        with pytest.raises(RegistryError, match="after its registry session was closed"):
             _get(pool, f"{server.url}/")
 
 
@@ -169,3 +170,27 @@ def test_idle_connections_beyond_the_limit_are_closed_oldest_first() -> None:
         _get(pool, f"{first.url}/")
         pool.close()
     assert len({r.peer_port for r in first.requests}) == 2
+
+
+def test_open_connections_idle_ones_included_stay_within_the_limit() -> None:
+    with (
+        scripted_server(lambda r: Reply(200, body=b"a")) as first,
+        scripted_server(lambda r: Reply(200, body=b"b")) as second,
+    ):
+        pool = _pool(limit=2)
+        with ThreadPoolExecutor(2) as threads:  # two idle connections to the first origin
+            list(threads.map(lambda _: _get_slowly(pool, f"{first.url}/"), range(2)))
+        _get(pool, f"{second.url}/")  # opening one to the second closes an idle one of the first
+        assert pool.open_connections() <= 2
+        pool.close()
+
+
+def _get_slowly(pool: ConnectionPool, url: str) -> bytes:
+    response = pool.handle_request(
+        httpcore.Request("GET", url, headers=[(b"Host", url.split("/")[2].encode())])
+    )
+    try:
+        time.sleep(0.1)  # both requests in flight at once: two connections
+        return b"".join(response.iter_stream())
+    finally:
+        response.close()

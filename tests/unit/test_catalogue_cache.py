@@ -135,7 +135,12 @@ def test_each_set_of_variables_has_its_own_rendering(tmp_path: Path) -> None:
 )
 def test_different_variables_never_share_a_key(first: dict[str, object], second: dict[str, object]) -> None:
     assert rendered_key(SOURCE, first) != rendered_key(SOURCE, second)
-    assert rendered_key(SOURCE, first) == rendered_key(SOURCE, dict(reversed(list(first.items()))))
+    assert rendered_key(SOURCE, first) == rendered_key(SOURCE, dict(first))
+
+
+def test_mappings_in_another_order_are_other_variables() -> None:
+    # A template looping over a mapping renders it in its order.
+    assert rendered_key(SOURCE, {"x": {"a": 1, "b": 2}}) != rendered_key(SOURCE, {"x": {"b": 2, "a": 1}})
 
 
 def test_variables_json_cannot_hold_exactly_are_not_cached() -> None:
@@ -151,6 +156,34 @@ def test_only_the_most_recently_used_renderings_are_kept(tmp_path: Path) -> None
     assert len(list(tmp_path.glob(f"{RENDERED_PREFIX}*"))) == RENDERED_KEPT
     assert load_rendered(tmp_path, f"key{RENDERED_KEPT + 4}") == f"text {RENDERED_KEPT + 4}"
     assert load_rendered(tmp_path, "key0") is None
+
+
+def test_a_linked_cache_file_is_not_followed(tmp_path: Path) -> None:
+    store_rendered(tmp_path, "key", "text")
+    (target,) = tmp_path.glob(f"{RENDERED_PREFIX}*")
+    elsewhere = tmp_path / "elsewhere"
+    target.rename(elsewhere)
+    target.symlink_to(elsewhere)
+    assert load_rendered(tmp_path, "key") is None
+
+
+def test_nothing_is_written_into_a_directory_others_can_write(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    shared.chmod(0o777)
+    store_rendered(shared, "key", "text")
+    compiled_template(_environment(), SOURCE, shared)
+    assert list(shared.iterdir()) == []
+
+
+def test_a_read_only_cache_still_serves_what_it_has(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_rendered(tmp_path, "key", "text")
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("imageprep.catalogue.cache.os.utime", refused)
+    assert load_rendered(tmp_path, "key") == "text"
 
 
 def test_a_cache_others_could_write_is_not_used(tmp_path: Path) -> None:

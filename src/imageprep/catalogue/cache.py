@@ -13,6 +13,7 @@ cannot be read or written is ignored):
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -23,6 +24,7 @@ import tempfile
 import types
 from collections.abc import Mapping
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,7 +61,11 @@ def cache_key(environment: jinja2.Environment, text: str) -> str:
         )
     )
     return _digest(
-        text.encode("utf-8"), settings.encode(), jinja2.__version__.encode(), importlib.util.MAGIC_NUMBER
+        text.encode("utf-8"),
+        settings.encode(),
+        jinja2.__version__.encode(),
+        importlib.util.MAGIC_NUMBER,
+        _renderer_stamp(),  # the environment's other options are set in imageprep's own code
     )
 
 
@@ -78,45 +84,74 @@ def compiled_template(environment: jinja2.Environment, text: str, cache_dir: Pat
     return environment.template_class.from_code(environment, code, environment.make_globals(None))
 
 
-def _private(path: Path) -> bool:
-    """Whether ``path`` and its directory are ours and writable by nobody else.
+def _ours(stat: os.stat_result) -> bool:
+    return stat.st_uid == os.geteuid() and not stat.st_mode & 0o022
 
-    Compiled code is run and rendered text decides where images come from: a file another user
-    could have written is not used (Jinja2's own bytecode cache makes the same check).
-    """
+
+def _private_directory(directory: Path) -> bool:
+    """Whether ``directory`` is a real directory (not a link) of ours that nobody else can write."""
     try:
-        for stat in (os.stat(path.parent), os.stat(path)):
-            if stat.st_uid != os.geteuid() or stat.st_mode & 0o022:
-                return False
+        stat = os.lstat(directory)
     except OSError:
         return False
-    return True
+    return S_ISDIR(stat.st_mode) and _ours(stat)
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The file's bytes, if it and its directory are ours and writable by nobody else.
+
+    Compiled code is run and rendered text decides where images come from: a file another user
+    could have written is not used (Jinja2's own bytecode cache makes the same check). The file is
+    checked on the descriptor it is read from, and a symbolic link is not followed.
+    """
+    if not _private_directory(path.parent):
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            stat = os.fstat(handle.fileno())
+            return handle.read() if S_ISREG(stat.st_mode) and _ours(stat) else None
+        except OSError:
+            return None
 
 
 def _load_code(path: Path) -> types.CodeType | None:
-    if not _private(path):
+    data = _read_private(path)
+    if data is None:
         return None
     try:
-        code = marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        code = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
         return None
     return code if isinstance(code, types.CodeType) else None
 
 
-def _jinja2_stamp() -> bytes:
-    """Which Jinja2 is installed (its location and modification time), found without importing it."""
-    module = sys.modules.get("jinja2")
-    origin = getattr(module, "__file__", None) if module is not None else None
+def _file_stamp(origin: str | None) -> str:
+    """A file's location, modification time and size: changes whenever it is reinstalled or edited."""
     if origin is None:
-        spec = importlib.util.find_spec("jinja2")
-        origin = spec.origin if spec is not None else None
-    if origin is None:
-        return b"no jinja2"
+        return "none"
     try:
         stat = os.stat(origin)
     except OSError:
-        return b"no jinja2"
-    return f"{origin}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()
+        return f"{origin}: missing"
+    return f"{origin}\0{stat.st_mtime_ns}\0{stat.st_size}"
+
+
+@functools.cache
+def _renderer_stamp() -> bytes:
+    """Which code renders: the installed Jinja2 (found without importing it) and imageprep's own
+    rendering code (the template's environment and escaping, this module)."""
+    module = sys.modules.get("jinja2")
+    jinja2_origin = getattr(module, "__file__", None) if module is not None else None
+    if jinja2_origin is None:
+        spec = importlib.util.find_spec("jinja2")
+        jinja2_origin = spec.origin if spec is not None else None
+    ours = Path(__file__).with_name("template.py")
+    stamps = (_file_stamp(jinja2_origin), _file_stamp(str(ours)), _file_stamp(__file__))
+    return "\0\0".join(stamps).encode()
 
 
 def _canonical(value: Any) -> Any:
@@ -134,25 +169,28 @@ def rendered_key(text: str, variables: Mapping[str, Any]) -> str | None:
     """The key of what ``text`` renders with ``variables``; ``None`` when they cannot be keyed.
 
     Variables are operators' YAML values; only JSON's kinds (str, int, float, bool, null, lists,
-    string-keyed mappings) are keyed, so that two different sets can never share a key.
+    string-keyed mappings) are keyed, so that two different sets can never share a key. Mappings
+    keep their order (a template looping over one renders in that order).
     """
     try:
-        canonical = json.dumps(_canonical(dict(variables)), sort_keys=True, allow_nan=True)
+        canonical = json.dumps(_canonical(dict(variables)), allow_nan=True)
     except (TypeError, ValueError):
         return None
-    return _digest(text.encode("utf-8"), canonical.encode("utf-8"), _jinja2_stamp())
+    return _digest(text.encode("utf-8"), canonical.encode("utf-8"), _renderer_stamp())
 
 
 def load_rendered(cache_dir: Path, key: str) -> str | None:
     """The text stored under ``key``, marked as recently used; ``None`` when there is none."""
     path = cache_dir / f"{RENDERED_PREFIX}{key}{RENDERED_SUFFIX}"
-    if not _private(path):
+    data = _read_private(path)
+    if data is None:
         return None
     try:
-        text = path.read_text(encoding="utf-8")
-        os.utime(path)
-    except (OSError, UnicodeDecodeError):
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
         return None
+    with contextlib.suppress(OSError):  # a read-only cache still serves what it has
+        os.utime(path)
     return text
 
 
@@ -170,6 +208,8 @@ def _store(path: Path, data: bytes, prefix: str, keep: int) -> None:
     """Write atomically (a concurrent run reads the old file or the new one), then prune to ``keep``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not _private_directory(path.parent):
+            return  # another user's directory (or a link to one): neither write nor prune there
         descriptor, staging = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(descriptor, "wb") as handle:

@@ -88,13 +88,14 @@ class CatalogueTemplate:
     def _rendered_text(self, variables: Mapping[str, Any], context: str) -> str:
         """What the template renders for ``variables``: an earlier run's text when it is cached."""
         cache = self._cache_dir
-        key = rendered_key(self.text, variables) if cache is not None else None
-        if cache is not None and key is not None:
-            cached = load_rendered(cache, key)
-            if cached is not None:
-                return cached
+        if cache is None:
+            return self._render_text(variables, context)
+        key = rendered_key(self.text, variables)
+        cached = load_rendered(cache, key) if key is not None else None
+        if cached is not None:
+            return cached
         text = self._render_text(variables, context)
-        if cache is not None and key is not None:
+        if key is not None:
             store_rendered(cache, key, text)
         return text
 

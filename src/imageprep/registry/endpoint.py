@@ -126,13 +126,17 @@ class EndpointPolicy:
             # Nothing answered at all: keep the secure default and let the real request report it.
             return "https", False
         if isinstance(speaks_tls, int):
+            if declared:
+                # Declared insecure: its certificate is not verified whatever it is.
+                return "https-noverify", True
             verified = self._prober.probe(f"https://{host}/v2/", verify=True)
             if isinstance(verified, int):
                 return "https", True
             if verified == "unreachable":
                 return "https", False
-            # A certificate that does not verify is accepted only where the operator said so.
-            return ("https-noverify" if declared else "https"), True
+            # A loopback registry whose certificate does not verify: it is not trusted anyway (its
+            # requests fail with the certificate error) unless the operator declares it insecure.
+            return "https", True
         answer = self._prober.probe(f"http://{host}/v2/", verify=False)
         if answer in _REGISTRY_STATUSES:
             return "http", True

@@ -13,14 +13,17 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 import httpcore
+
+from imageprep.model.errors import RegistryError
 
 OriginKey = tuple[bytes, bytes, int]
 
 
 class ConnectionPool:
-    """At most ``limit`` requests in flight; up to ``limit`` idle connections kept for reuse."""
+    """At most ``limit`` requests in flight and ``limit`` connections open, idle ones included."""
 
     def __init__(self, ssl_context: ssl.SSLContext, *, limit: int, keepalive_expiry: float) -> None:
         if limit < 1:
@@ -43,7 +46,7 @@ class ConnectionPool:
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         timeout = request.extensions.get("timeout", {}).get("pool")
-        if not self._slots.acquire(timeout=timeout if timeout is not None else -1):
+        if not self._slots.acquire(timeout=timeout):
             raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
         try:
             connection = self._checkout(key, origin)
@@ -52,13 +55,15 @@ class ConnectionPool:
             raise
         try:
             response = connection.handle_request(request)
+        except httpcore.ConnectionNotAvailable as exc:
+            # Only a pool closed under a running request takes a connection away from it.
+            self._discard_and_release(connection)
+            raise httpcore.ConnectError("the connection was closed while in use") from exc
         except BaseException:
-            self._discard(connection)
-            self._slots.release()
+            self._discard_and_release(connection)
             raise
-        stream = response.stream
-        assert isinstance(stream, Iterable), "a synchronous connection gives a synchronous body"
-        response.stream = _ReturningStream(stream, self, key, connection)
+        # A synchronous connection's body is a synchronous iterable.
+        response.stream = _ReturningStream(cast(Iterable[bytes], response.stream), self, key, connection)
         return response
 
     def _checkout(self, key: OriginKey, origin: httpcore.Origin) -> httpcore.HTTPConnection:
@@ -66,21 +71,32 @@ class ConnectionPool:
         while True:
             with self._lock:
                 if self._closed:
-                    raise httpcore.ConnectError("the connection pool is closed")
+                    # A request after its session ended: the caller's mistake, not worth a retry.
+                    raise RegistryError("a request was sent after its registry session was closed")
                 stack = self._idle.get(key)
                 connection = stack.pop() if stack else None
+                if stack is not None and not stack:
+                    del self._idle[key]
                 if connection is None:
-                    connection = httpcore.HTTPConnection(
-                        origin, ssl_context=self._ssl_context, keepalive_expiry=self._keepalive_expiry
-                    )
-                    self._active.add(connection)
-                    return connection
+                    break
                 self._idle_count -= 1
                 self._active.add(connection)
             # Checked outside the lock: one poll, and only of the connection about to be used.
             if connection.is_available() and not connection.has_expired():
                 return connection
             self._discard(connection)
+        surplus: httpcore.HTTPConnection | None = None
+        with self._lock:
+            # Open connections, idle ones included, stay within the limit.
+            if len(self._active) + self._idle_count >= self._limit:
+                surplus = self._oldest_idle()
+            connection = httpcore.HTTPConnection(
+                origin, ssl_context=self._ssl_context, keepalive_expiry=self._keepalive_expiry
+            )
+            self._active.add(connection)
+        if surplus is not None:
+            surplus.close()
+        return connection
 
     def _checkin(self, key: OriginKey, connection: httpcore.HTTPConnection) -> None:
         """Called once per request, when its response is closed: keep the connection or drop it."""
@@ -103,16 +119,31 @@ class ConnectionPool:
 
     def _oldest_idle(self) -> httpcore.HTTPConnection | None:
         """Remove and return the least recently used idle connection of the largest stack (lock held)."""
-        key = max(self._idle, key=lambda k: len(self._idle[k]), default=None)
-        if key is None or not self._idle[key]:
+        if not self._idle:
             return None
+        key = max(self._idle, key=lambda k: len(self._idle[k]))
+        stack = self._idle[key]
+        oldest = stack.pop(0)
+        if not stack:
+            del self._idle[key]
         self._idle_count -= 1
-        return self._idle[key].pop(0)
+        return oldest
+
+    def _discard_and_release(self, connection: httpcore.HTTPConnection) -> None:
+        try:
+            self._discard(connection)
+        finally:
+            self._slots.release()
 
     def _discard(self, connection: httpcore.HTTPConnection) -> None:
         with self._lock:
             self._active.discard(connection)
         connection.close()
+
+    def open_connections(self) -> int:
+        """How many connections are open or being opened, idle ones included."""
+        with self._lock:
+            return len(self._active) + self._idle_count
 
     def close(self) -> None:
         """Close every connection, idle or in use (a thread blocked on one gets a network error)."""

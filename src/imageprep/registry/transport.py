@@ -290,6 +290,7 @@ class Transport:
             check_ca_file(ca_file)
         self._ca_file = ca_file
         self._verified: ConnectionPool | None = None
+        self._ca_error: RegistryError | None = None
         self._unverified: ConnectionPool | None = None
         self._lock = threading.Lock()
 
@@ -306,8 +307,14 @@ class Transport:
             if verified is not None:
                 return verified
             with self._lock:
+                if self._ca_error is not None:
+                    raise self._ca_error  # loaded once: a broken CA file is not read again per request
                 if self._verified is None:
-                    self._verified = self._new_pool(_ssl_context(self._ca_file))
+                    try:
+                        self._verified = self._new_pool(_ssl_context(self._ca_file))
+                    except RegistryError as exc:
+                        self._ca_error = exc
+                        raise
                 return self._verified
         unverified = self._unverified
         if unverified is not None:
