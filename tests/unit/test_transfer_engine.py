@@ -465,3 +465,68 @@ def test_a_destination_that_will_not_list_is_asked_image_by_image(source: Memory
     report = run([job(source, dest, "t/nova-api")])
     assert report.images[0].outcome is Outcome.COPIED
     assert dest.count("manifest_digest") == 1 and dest.count("has_blob") == 3  # config and two layers
+
+
+# Run in a fresh interpreter: under pytest a signal sent to a worker thread reaches the main
+# thread at once anyway, so the bug this pins would not show.
+_STUCK_COPY = """
+import signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from imageprep.transfer import BlobPolicy, CopyJob, copy_images
+from tests.support.imagegen import make_image, make_layer
+from tests.support.memory_store import MemoryStore
+
+class StuckStore(MemoryStore):
+    def __init__(self, location):
+        super().__init__(location)
+        self.stuck, self.release, self.thread_id = threading.Event(), threading.Event(), 0
+
+    def get_manifest(self, repository, reference):
+        if not self.stuck.is_set():
+            self.thread_id = threading.get_ident()
+            self.stuck.set()
+            self.release.wait(10)
+        return super().get_manifest(repository, reference)
+
+source, dest = StuckStore("src.example:5000"), MemoryStore("127.0.0.1:8787")
+for name in ("a/one", "a/two"):
+    source.add_image(name, "t", make_image({"name": name}, [make_layer({"file": name.encode()})]))
+heard, sent = [], []
+
+def interrupted(signum, frame):
+    heard.append(time.monotonic())
+    source.release.set()
+    raise KeyboardInterrupt
+
+def interrupt_the_stuck_thread():
+    source.stuck.wait(10)
+    time.sleep(0.1)
+    sent.append(time.monotonic())
+    signal.pthread_kill(source.thread_id, signal.SIGINT)  # the kernel may pick any thread
+
+signal.signal(signal.SIGINT, interrupted)
+threading.Thread(target=interrupt_the_stuck_thread).start()
+jobs = [CopyJob(source, name, "t", dest, name, "t") for name in ("a/one", "a/two")]
+try:
+    copy_images(jobs, concurrency=1, image_concurrency=1, policy=BlobPolicy(retry_delay=0.0))
+except KeyboardInterrupt:
+    pass
+print(f"{heard[0] - sent[0]:.3f}")
+"""
+
+
+def test_ctrl_c_delivered_to_a_copy_thread_reaches_the_main_thread_at_once() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _STUCK_COPY, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 2.0  # heard now, not once the stuck image was done (10 s later)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, wait
+from typing import Any
 
 from imageprep.model.errors import DeadlineExceededError, RunInterruptedError
 
@@ -65,3 +67,18 @@ class RunControl:
         """``seconds``, or less so as not to go past the deadline (at least a moment, to fail cleanly)."""
         remaining = self.remaining()
         return seconds if remaining is None else max(0.01, min(seconds, remaining))
+
+
+SIGNAL_CHECK_SECONDS = 0.2
+
+
+def wait_interruptibly(futures: Iterable[Future[Any]]) -> None:
+    """Wait until every future is done, back in Python code at least every :data:`SIGNAL_CHECK_SECONDS`.
+
+    A signal (Ctrl-C) can be delivered to any thread of the process, and Python runs its handler
+    in the main thread only once that thread runs Python code again: blocked on one image's result,
+    the main thread would hear of a Ctrl-C only when that image was done.
+    """
+    pending = set(futures)
+    while pending:
+        _, pending = wait(pending, timeout=SIGNAL_CHECK_SECONDS)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from imageprep.catalogue.labeltemplate import LabelTemplate, MissingLabel
+from imageprep.model.control import wait_interruptibly
 from imageprep.model.errors import NotFoundError, RegistryError
 from imageprep.model.reference import TAG, ImageReference
 from imageprep.prepare.inspection import ImageFacts, ImageInspector
@@ -51,4 +52,6 @@ def inspect_all(
     if not references:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(references)))) as pool:
-        return list(pool.map(inspector.inspect, references))
+        futures = [pool.submit(inspector.inspect, reference) for reference in references]
+        wait_interruptibly(futures)
+        return [future.result() for future in futures]

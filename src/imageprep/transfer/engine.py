@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from imageprep.model.control import wait_interruptibly
 from imageprep.model.errors import DigestMismatchError, ImageprepError, UnsupportedMediaTypeError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import host_architecture, select_child
@@ -79,6 +80,7 @@ class TransferEngine:
             ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-image") as image_pool,
         ):
             futures = [image_pool.submit(self._copy_image, job, copier, blob_pool, inventory) for job in jobs]
+            wait_interruptibly(futures)
             results = [future.result() for future in futures]
         report = TransferReport.from_results(results, time.monotonic() - started)
         self._listener.run_finished(report)
