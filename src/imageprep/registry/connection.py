@@ -7,7 +7,6 @@ credentials and tokens never leak to third parties.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urljoin, urlsplit
@@ -21,9 +20,7 @@ MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-@functools.lru_cache(maxsize=1024)
 def _netloc(url: str) -> str:
-    # Asked two or three times per request (origin check, TLS policy) of the same URL.
     return urlsplit(url).netloc.lower()
 
 
