@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from tests.docs.loopback_only import is_loopback
 from tests.docs.outputmatch import output_matches
 from tests.docs.registries import substitute
 from tests.docs.runner import LAUNCHER
+from tests.support.freshpython import run_python
 
 PAGE = """# Title
 
@@ -118,7 +117,4 @@ def test_the_launched_imageprep_cannot_reach_beyond_loopback() -> None:
         "    except OSError as exc:\n"
         "        print('refused', 'loopback only' in str(exc))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.stdout.split() == ["refused", "True", "refused", "True"], done.stderr
+    assert run_python(code).split() == ["refused", "True", "refused", "True"]

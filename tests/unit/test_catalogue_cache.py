@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import jinja2
@@ -24,6 +22,7 @@ from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.template import CatalogueTemplate
 from imageprep.catalogue.variables import template_variables
 from imageprep.cli.base import cache_directory
+from tests.support.freshpython import run_python
 
 SOURCE = "{% for n in names %}- {{ n }}\n{% endfor %}"
 
@@ -96,16 +95,7 @@ def test_a_cached_rendering_is_used_without_importing_jinja2(tmp_path: Path) -> 
         "images = CatalogueTemplate.builtin(Path(sys.argv[1])).render(variables, 'test')\n"
         "print(len(images), 'jinja2' in sys.modules)\n"
     )
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", probe, str(tmp_path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.split()
-        for _ in range(2)
-    ]
+    runs = [run_python(probe, str(tmp_path)).split() for _ in range(2)]
     assert runs[0][1] == "True" and runs[1] == [runs[0][0], "False"]
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from imageprep.registry.retrying import Retryable, RetryPolicy, retry_after_failure
+from tests.support.freshpython import run_python
 
 
 class Attempts:
@@ -70,7 +68,4 @@ def test_a_run_whose_requests_succeed_never_imports_tenacity() -> None:
         "from imageprep.registry.retrying import retry_after_failure\n"
         "assert 'tenacity' not in sys.modules\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    run_python(probe)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.freshpython import run_python
 
 # Run in a fresh interpreter: which modules a command imports is a property of the process.
 _PROBE = """
@@ -23,11 +23,7 @@ print(status, ",".join(loaded))
 
 
 def test_prepare_off_a_terminal_loads_no_progress_display_modification_or_server_code() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    status, _, loaded = done.stdout.strip().partition(" ")
+    status, _, loaded = run_python(_PROBE).strip().partition(" ")
     assert status == "0"
     assert loaded == ""
 
@@ -54,13 +50,6 @@ print(status, ",".join(sorted(n for n in sys.modules if n.startswith(heavy))))
 def test_prepare_without_modifications_loads_no_buildah_tree_or_retry_code(tmp_path: Path) -> None:
     environment = tmp_path / "env.yaml"
     environment.write_text("parameter_defaults:\n  ContainerImagePrepare:\n  - push_destination: true\n")
-    done = subprocess.run(
-        [sys.executable, "-c", _PREPARE_PROBE, str(environment)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "HOME": str(tmp_path)},
+    assert (
+        run_python(_PREPARE_PROBE, str(environment), env={**os.environ, "HOME": str(tmp_path)}).strip() == "0"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0"
