@@ -308,3 +308,19 @@ def test_the_compiled_catalogue_is_kept_in_the_cache_directory(imageprep: Run, t
     assert len(cached) == 1
     second = imageprep("prepare", "-e", "env.yaml", "--dry-run", "--offline", check=True)
     assert _body(second.stdout) == _body(first.stdout)
+
+
+def test_ovn_controller_needs_neutron_server_in_a_dry_run(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "env.yaml").write_text(
+        "parameter_defaults:\n  ContainerImagePrepare:\n"
+        "  - set: {namespace: docker.io/t, name_prefix: p, tag: l}\n    includes: [neutron]\n"
+    )
+    (tmp_path / "roles.yaml").write_text(
+        "- {name: Compute, CountDefault: 1, ServicesDefault: "
+        "[OS::TripleO::Services::OVNController, OS::TripleO::Services::IronicNeutronAgent]}\n"
+    )
+    process = imageprep("prepare", "-e", "env.yaml", "-r", "roles.yaml", "--dry-run", "--offline", check=True)
+    parameters = yaml.safe_load(process.stdout)["parameter_defaults"]
+    assert parameters["ContainerNeutronApiImage"] == "docker.io/t/p-neutron-server:l"
+    assert parameters["ContainerNeutronConfigImage"] == "docker.io/t/p-neutron-server:l"
+    assert parameters["ContainerIronicNeutronAgentImage"] == "docker.io/t/p-ironic-neutron-agent:l"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,28 +36,69 @@ def _render(**conditions: Any) -> list[CatalogueImage]:
     return CatalogueTemplate.builtin().render({**_placeholders(), **conditions}, "test")
 
 
-def test_every_spec_image_renders_with_its_params_services_and_source() -> None:
-    rendered = _render(ceph_images=True, neutron_driver="ovn")
-    spec = _spec_images()
-    assert len(rendered) == len(spec) == 95
-    for ours, theirs in zip(rendered, spec, strict=True):
-        assert ours.reference == theirs["image"]
-        assert ours.source == theirs["source"]
-        assert ours.params == tuple(theirs["params"])
-        assert ours.services == frozenset(theirs.get("services") or ())
+# The conditions catalogue.yaml writes, as `when: <condition>` and as the `<condition>` of a
+# `<list>_when_<condition>` key (which spells it as one word).
+CONDITIONS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "ceph_images": lambda variables: bool(variables["ceph_images"]),
+    "neutron_driver == ovn": lambda variables: variables["neutron_driver"] == "ovn",
+}
+KEY_CONDITIONS = {"neutron_driver_ovn": CONDITIONS["neutron_driver == ovn"]}
+PLAIN_FACTS = {"image", "source", "when", "params", "services"}
+CONDITIONAL_FACT = re.compile(r"(params|services)_when_(\w+)")
 
 
-@pytest.mark.parametrize(
-    ("conditions", "dropped_when"),
-    [
-        ({"ceph_images": False, "neutron_driver": "ovn"}, {"ceph_images"}),
-        ({"ceph_images": True, "neutron_driver": "other"}, {"neutron_driver == ovn"}),
-        ({"ceph_images": False, "neutron_driver": "other"}, {"ceph_images", "neutron_driver == ovn"}),
-    ],
-)
-def test_conditional_images_follow_their_when(conditions: dict[str, Any], dropped_when: set[str]) -> None:
-    expected = [image["image"] for image in _spec_images() if image.get("when") not in dropped_when]
-    assert [image.reference for image in _render(**conditions)] == expected
+def _spec_images_for(variables: dict[str, Any]) -> list[CatalogueImage]:
+    """What catalogue.yaml says the catalogue holds for these condition values.
+
+    Fails on a fact it does not know, so a new conditional fact in the spec cannot go unchecked.
+    """
+    images = []
+    for fact in _spec_images():
+        if "when" in fact:
+            assert fact["when"] in CONDITIONS, f"{fact['image']}: unknown condition when: {fact['when']}"
+            if not CONDITIONS[fact["when"]](variables):
+                continue
+        lists = {"params": list(fact["params"]), "services": list(fact.get("services") or ())}
+        for key, values in fact.items():
+            if key in PLAIN_FACTS:
+                continue
+            match = CONDITIONAL_FACT.fullmatch(key)
+            assert match is not None and match[2] in KEY_CONDITIONS, f"{fact['image']}: unknown fact {key}"
+            if KEY_CONDITIONS[match[2]](variables):
+                lists[match[1]].extend(values)
+        images.append(
+            CatalogueImage(
+                reference=fact["image"],
+                source=fact["source"],
+                params=tuple(lists["params"]),
+                services=frozenset(lists["services"]),
+            )
+        )
+    return images
+
+
+@pytest.mark.parametrize("ceph_images", [True, False])
+@pytest.mark.parametrize("neutron_driver", ["ovn", "other"])
+def test_the_template_renders_the_spec_catalogue_under_every_condition(
+    ceph_images: bool, neutron_driver: str
+) -> None:
+    conditions = {"ceph_images": ceph_images, "neutron_driver": neutron_driver}
+    assert _render(**conditions) == _spec_images_for(conditions)
+
+
+def test_all_95_images_render_with_ceph_and_ovn() -> None:
+    assert len(_render(ceph_images=True, neutron_driver="ovn")) == len(_spec_images()) == 95
+
+
+def test_neutron_server_is_needed_by_ovn_controller_only_with_the_ovn_driver() -> None:
+    def services(driver: str) -> frozenset[str]:
+        (server,) = [
+            i for i in _render(ceph_images=True, neutron_driver=driver) if "neutron-server" in i.reference
+        ]
+        return server.services
+
+    assert "OS::TripleO::Services::OVNController" in services("ovn")
+    assert "OS::TripleO::Services::OVNController" not in services("other")
 
 
 def test_default_render_counts_and_shared_parameter() -> None:
