@@ -324,3 +324,11 @@ def test_ovn_controller_needs_neutron_server_in_a_dry_run(imageprep: Run, tmp_pa
     assert parameters["ContainerNeutronApiImage"] == "docker.io/t/p-neutron-server:l"
     assert parameters["ContainerNeutronConfigImage"] == "docker.io/t/p-neutron-server:l"
     assert parameters["ContainerIronicNeutronAgentImage"] == "docker.io/t/p-ironic-neutron-agent:l"
+
+
+def test_an_empty_roles_file_is_a_warning_and_prepares_nothing(imageprep: Run, tmp_path: Path) -> None:
+    (tmp_path / "roles.yaml").write_text("[]\n")
+    (tmp_path / "env.yaml").write_text("parameter_defaults:\n  ContainerImagePrepare:\n  - set: {tag: l}\n")
+    process = imageprep("prepare", "-e", "env.yaml", "-r", "roles.yaml", "--dry-run", "--offline", check=True)
+    assert yaml.safe_load(process.stdout)["parameter_defaults"] == {}
+    assert process.stderr.splitlines()[0].startswith("WARNING: roles.yaml: the roles file lists no roles")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,21 @@ def test_roles_file_is_found_relative_to_the_templates_root(tmp_path: Path) -> N
 def test_bad_roles_files(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_roles_file(_write(tmp_path / "roles.yaml", text))
+
+
+def test_an_empty_roles_file_warns_that_every_image_is_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(tmp_path / "roles.yaml", "[]\n")
+    with caplog.at_level(logging.WARNING, logger="imageprep"):
+        assert load_roles_file(path) == ()
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith(f"{path}: the roles file lists no roles")
+    assert "every image is left out" in record.getMessage()
+
+
+def test_a_roles_file_with_roles_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="imageprep"):
+        load_roles_file(_write(tmp_path / "roles.yaml", "- name: Controller\n"))
+    assert caplog.records == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from imageprep.model.errors import ConfigurationError
 
+LOG = logging.getLogger(__name__)
 HEAT_NONE = "OS::Heat::None"
 
 
@@ -24,6 +26,13 @@ def parse_roles(document: Any, origin: str) -> tuple[Role, ...]:
     """Validate a roles file: a list of ``{name, CountDefault, ServicesDefault}`` mappings."""
     if not isinstance(document, list):
         raise ConfigurationError(f"{origin}: a roles file must be a list of roles")
+    if not document:
+        # The original tooling read an empty list as "no filter"; here no role deploys anything.
+        LOG.warning(
+            "%s: the roles file lists no roles, so no role deploys a service and every image is left "
+            "out; to prepare every image, give no roles file",
+            origin,
+        )
     roles = []
     for position, raw in enumerate(document):
         where = f"{origin}: role #{position + 1}"
