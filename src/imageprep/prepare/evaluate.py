@@ -133,6 +133,19 @@ def _facts_for(
         return None
 
 
+def _warn_when_includes_match_nothing(entry: PrepareEntry, images: Sequence[CatalogueImage]) -> None:
+    # Checked before the service filter: a role that does not need the images is no mistake,
+    # a pattern that names no image at all most likely is.
+    if entry.includes and not any(
+        pattern.search(image.reference) for image in images for pattern in entry.includes
+    ):
+        LOG.warning(
+            "%s: includes %s match no image of the catalogue, so this entry prepares nothing",
+            entry.origin,
+            ", ".join(repr(pattern.pattern) for pattern in entry.includes),
+        )
+
+
 def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[PreparedImage]:
     """The images ``entry`` covers, each with its final reference."""
     if entry.modify_role is not None and not entry.pushes:
@@ -143,6 +156,7 @@ def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[Prep
         )
     variables = template_variables(context.template_defaults, entry.set_values, context.mechanism_drivers)
     rendered = context.template.render(variables, entry.origin)
+    _warn_when_includes_match_nothing(entry, rendered)
     selected = select_images(
         rendered, services=context.services, includes=entry.includes, excludes=entry.excludes
     )
