@@ -15,6 +15,7 @@ from imageprep.imageserve import (
     delete_image,
 )
 from imageprep.model import mediatypes
+from imageprep.model.blobs import BytesBody, StreamBody
 from imageprep.model.errors import DigestMismatchError, ImageServeError, NotFoundError, TransientError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.registry import RegistrySession
@@ -38,7 +39,9 @@ def _image(name: str, *, oci: bool = False, shared: bool = True, arch: str = "am
 
 def _put(tree: ImageServeTree, repository: str, tag: str | None, image: GeneratedImage) -> Manifest:
     for blob in image.blobs:
-        tree.write_blob(repository, Descriptor(blob.media_type, blob.digest, len(blob.data)), [blob.data])
+        tree.write_blob(
+            repository, Descriptor(blob.media_type, blob.digest, len(blob.data)), BytesBody(blob.data)
+        )
     manifest = Manifest.parse(image.manifest, image.manifest_media_type, repository)
     tree.put_manifest(repository, tag or manifest.digest, manifest)
     return manifest
@@ -95,17 +98,19 @@ def test_vector_56_wrong_digest_leaves_no_file(tree: ImageServeTree) -> None:
     before = _everything(tree.root)
     wrong = Descriptor(good.media_type, "sha256:" + "0" * 64, len(good.data))
     with pytest.raises(DigestMismatchError):
-        tree.write_blob("t/nova-api", wrong, [good.data])
+        tree.write_blob("t/nova-api", wrong, BytesBody(good.data))
     short = Descriptor(good.media_type, good.digest, len(good.data) + 1)
     with pytest.raises(DigestMismatchError):
-        tree.write_blob("t/nova-api", short, [good.data])
+        tree.write_blob("t/nova-api", short, BytesBody(good.data))
 
     def broken() -> Iterator[bytes]:
         yield good.data[:5]
         raise TransientError("connection reset (test)")
 
     with pytest.raises(TransientError):
-        tree.write_blob("t/nova-api", Descriptor(good.media_type, good.digest, len(good.data)), broken())
+        tree.write_blob(
+            "t/nova-api", Descriptor(good.media_type, good.digest, len(good.data)), StreamBody(broken())
+        )
     assert _everything(tree.root) == before
     assert not tree.has_blob("t/nova-api", good.digest)
 
@@ -117,7 +122,7 @@ def test_hostile_names_are_refused_before_anything_is_written(tree: ImageServeTr
     descriptor = Descriptor(blob.media_type, blob.digest, len(blob.data))
     for repository in ("../evil", "/etc", "t/../../x", "t/.tmp-1-x", "t/nova\x00", "T/x", "t//x", "a" * 300):
         with pytest.raises(ImageServeError, match="repository name"):
-            tree.write_blob(repository, descriptor, [blob.data])
+            tree.write_blob(repository, descriptor, BytesBody(blob.data))
         with pytest.raises(ImageServeError, match="repository name"):
             tree.put_manifest(repository, "latest", manifest)
         with pytest.raises(ImageServeError, match="repository name"):
@@ -128,7 +133,7 @@ def test_hostile_names_are_refused_before_anything_is_written(tree: ImageServeTr
         with pytest.raises(ImageServeError):
             tree.put_manifest("t/ok", tag, manifest)
     with pytest.raises(ImageServeError, match="invalid digest"):
-        tree.write_blob("t/ok", Descriptor(blob.media_type, "sha256:../../etc", 1), [b"x"])
+        tree.write_blob("t/ok", Descriptor(blob.media_type, "sha256:../../etc", 1), BytesBody(b"x"))
     assert not tree.root.exists()
 
 
@@ -201,7 +206,7 @@ def test_vector_62_mount_links_a_blob_only_when_the_tree_has_it(tree: ImageServe
     assert tree.mount_blob("t/nova-api", layer.digest, "t/nova-compute") is False
     assert not (tree.root / "v2/t/nova-api").exists()
     tree.write_blob(
-        "t/nova-compute", Descriptor(layer.media_type, layer.digest, len(layer.data)), [layer.data]
+        "t/nova-compute", Descriptor(layer.media_type, layer.digest, len(layer.data)), BytesBody(layer.data)
     )
     assert tree.mount_blob("t/nova-api", layer.digest, "t/nova-compute") is True
     mounted = tree.root / "v2/t/nova-api/blobs" / layer.digest

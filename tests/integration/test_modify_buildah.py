@@ -11,10 +11,10 @@ import pytest
 
 from imageprep.model.errors import ModificationError, TransferError
 from imageprep.modify.buildah import Buildah, BuildahSettings
-from imageprep.prepare.localstorage import fetch_into_storage, send_from_storage
 from imageprep.registry.credentials import Credential, CredentialStore
 from imageprep.registry.session import RegistrySession
 from imageprep.transfer.report import Outcome
+from imageprep.usecases.localstorage import fetch_into_storage, send_from_storage
 from tests.support.buildimages import ScratchStorage, buildah_available, make_base_image, make_storage
 from tests.support.registry_server import RunningRegistry
 from tests.support.seeding import skopeo_inspect

@@ -10,16 +10,18 @@ from pathlib import Path
 import pytest
 
 from imageprep.model import mediatypes
+from imageprep.model.blobs import BytesBody, StreamBody
 from imageprep.model.errors import AuthenticationError, DigestMismatchError, NotFoundError, RegistryError
 from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
+from imageprep.model.retry import RetryPolicy
 from imageprep.registry import (
     Credential,
     CredentialStore,
     RegistryClient,
     RegistrySession,
-    RetryPolicy,
     UploadPolicy,
 )
+from imageprep.registry.request import HttpRequest
 from imageprep.registry.transport import Transport
 from tests.support.httpserver import Recorded, Reply, scripted_server
 from tests.support.imagegen import GeneratedImage, make_image, random_layer
@@ -56,7 +58,9 @@ def push_image(client: RegistryClient, repository: str, tag: str, image: Generat
         descriptor = Descriptor(blob.media_type, blob.digest, len(blob.data))
         if not client.has_blob(repository, blob.digest):
             client.write_blob(
-                repository, descriptor, [blob.data[i : i + 1000] for i in range(0, len(blob.data), 1000)]
+                repository,
+                descriptor,
+                StreamBody([blob.data[i : i + 1000] for i in range(0, len(blob.data), 1000)]),
             )
     manifest = Manifest.parse(image.manifest, image.manifest_media_type, f"{repository}:{tag}")
     client.put_manifest(repository, tag, manifest)
@@ -153,7 +157,7 @@ def test_blob_larger_than_the_threshold_is_uploaded_in_chunks(
         client.write_blob(
             "imageprep/chunked",
             descriptor,
-            [layer.data[i : i + 7000] for i in range(0, len(layer.data), 7000)],
+            StreamBody([layer.data[i : i + 7000] for i in range(0, len(layer.data), 7000)]),
         )
         with client.read_blob("imageprep/chunked", descriptor) as chunks:
             assert b"".join(chunks) == layer.data
@@ -173,11 +177,11 @@ def test_failing_stream_commits_nothing(plain_registry: RunningRegistry, size: i
     ) as session:
         client = session.client(plain_registry.host)
         with pytest.raises(OSError, match="source disappeared"):
-            client.write_blob("imageprep/aborted", descriptor, chunks())
+            client.write_blob("imageprep/aborted", descriptor, StreamBody(chunks()))
         assert not client.has_blob("imageprep/aborted", layer.digest)
         wrong = Descriptor(layer.media_type, sha256_digest(b"other"), len(layer.data))
         with pytest.raises(DigestMismatchError):
-            client.write_blob("imageprep/aborted", wrong, [layer.data])
+            client.write_blob("imageprep/aborted", wrong, BytesBody(layer.data))
         assert not client.has_blob("imageprep/aborted", wrong.digest)
 
 
@@ -226,7 +230,9 @@ def test_anonymous_pull_from_token_registry_cannot_push(token_registry: RunningR
         blob = b"anonymous"
         with pytest.raises(AuthenticationError):
             client.write_blob(
-                "imageprep/anon", Descriptor("application/octet-stream", sha256_digest(blob), 9), [blob]
+                "imageprep/anon",
+                Descriptor("application/octet-stream", sha256_digest(blob), 9),
+                BytesBody(blob),
             )
 
 
@@ -402,5 +408,5 @@ def test_a_ca_file_is_checked_at_once_and_loaded_only_for_the_first_https_reques
     transport = Transport(ca_file=str(tmp_path / "broken.pem"))  # looks like PEM: loaded when needed
     for _ in range(2):  # the same error every time, the file loaded once
         with pytest.raises(RegistryError, match="cannot load CA certificates from .*broken.pem"):
-            transport.send("GET", "https://127.0.0.1:9/v2/", context="contacting the v2 API")
+            transport.send(HttpRequest("GET", "https://127.0.0.1:9/v2/", context="contacting the v2 API"))
     transport.close()

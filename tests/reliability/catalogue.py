@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from imageprep.model import mediatypes
+from imageprep.model.blobs import BytesBody
 from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
 from imageprep.registry import RegistryClient, RegistrySession
 from tests.support.imagegen import GeneratedImage, make_image, make_layer
@@ -83,7 +84,9 @@ class Published:
 def _push_image(client: RegistryClient, repo: str, image: GeneratedImage) -> Manifest:
     for blob in image.blobs:
         if not client.has_blob(repo, blob.digest):
-            client.write_blob(repo, Descriptor(blob.media_type, blob.digest, len(blob.data)), [blob.data])
+            client.write_blob(
+                repo, Descriptor(blob.media_type, blob.digest, len(blob.data)), BytesBody(blob.data)
+            )
     return Manifest.parse(image.manifest, image.manifest_media_type, repo)
 
 

@@ -1,6 +1,6 @@
 """Fixtures of the reliability suite: a seeded catalogue source, fresh destinations, and two drivers.
 
-``mirror`` runs a prepare in this process through the library, with a registry session whose
+``run_mirror`` runs a prepare in this process through the library, with settings whose
 timeouts and retry delays are small (a test must not wait a minute for a stalled read). ``cli``
 starts the real ``imageprep`` program as a subprocess (HOME and TMPDIR inside the test's directory)
 and hands back the process, so tests can signal or kill it at a moment of their choosing.
@@ -9,26 +9,19 @@ and hands back the process, so tests can signal or kill it at a moment of their 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from imageprep.catalogue.defaults import load_defaults
-from imageprep.catalogue.template import CatalogueTemplate
-from imageprep.prepare.copying import copy_prepared
-from imageprep.prepare.destinations import DestinationStores
-from imageprep.prepare.environment import load_environment
-from imageprep.prepare.localregistry import local_registry_address
-from imageprep.prepare.plan import PrepareSettings, prepare_parameters
-from imageprep.prepare.registryinspect import RegistryInspector
-from imageprep.registry import RegistrySession, RetryPolicy, Timeouts
+from imageprep.model.retry import RetryPolicy
+from imageprep.registry import Timeouts
+from imageprep.settings import Settings
 from imageprep.transfer.report import TransferReport
+from imageprep.usecases.prepare import PrepareRequest, prepare
 from tests.reliability.catalogue import Published, seed_catalogue
 from tests.support.registry_server import RunningRegistry, plain_registry_server, registry_available
 
@@ -67,27 +60,23 @@ def destination(tmp_path: Path) -> Iterator[RunningRegistry]:
         yield registry
 
 
-def fast_session() -> RegistrySession:
-    return RegistrySession(timeouts=FAST_TIMEOUTS, retry=FAST_RETRY)
+def run_mirror(environment_file: Path, concurrency: int = 4) -> TransferReport:
+    """What ``imageprep prepare -e FILE`` does, through the library, with small timeouts and waits.
 
-
-def run_mirror(environment_file: Path, session: RegistrySession, concurrency: int = 4) -> TransferReport:
-    """What ``imageprep prepare -e FILE`` does, in this process, with the given session."""
-    environment = load_environment([environment_file])
-    settings = PrepareSettings(
-        environment=environment,
-        defaults=load_defaults(None),
-        template=CatalogueTemplate.builtin(),
-        local_registry=local_registry_address(None, socket.gethostname()),
-        started_at=datetime.now(UTC),
-        inspector=RegistryInspector(session),
-        insecure_probe=lambda host: session.probe(host) != "https",
-        concurrency=concurrency,
+    Raises the run's ``TransferError`` (naming every failed image) when any image failed.
+    """
+    settings = Settings(
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
+        # These mirrors push to registries only; the image-serve root is never written.
+        image_serve_root=environment_file.parent / "image-serve",
+        cache_directory=environment_file.parent / "cache",
     )
-    result = prepare_parameters(settings)
-    # These mirrors push to registries only; the image-serve root is never written.
-    destinations = DestinationStores(session, environment_file.parent / "image-serve")
-    return copy_prepared(result.images, session, destinations, multi_arch=False, concurrency=concurrency)
+    outcome = prepare(
+        PrepareRequest(environment_files=(environment_file,), concurrency=concurrency), settings
+    )
+    assert outcome.report is not None
+    return outcome.report
 
 
 Cli = Callable[..., subprocess.Popen[str]]

@@ -12,7 +12,7 @@ from tests.reliability.catalogue import (
     mirrored_tags,
     write_environment,
 )
-from tests.reliability.conftest import Catalogue, fast_session, run_mirror
+from tests.reliability.conftest import Catalogue, run_mirror
 from tests.support.faultproxy import SeededSchedule, fault_proxy
 from tests.support.registry_server import RunningRegistry
 
@@ -24,8 +24,7 @@ def test_clean_mirror_matches_the_source(
     catalogue: Catalogue, destination: RunningRegistry, tmp_path: Path
 ) -> None:
     env = write_environment(tmp_path / "env.yaml", catalogue.registry.host, destination.host)
-    with fast_session() as session:
-        report = run_mirror(env, session)
+    report = run_mirror(env)
     assert not report.failed, report.to_json()
     wanted = expected_tags(catalogue.published)
     assert mirrored_tags(destination, wanted) == wanted
@@ -37,8 +36,7 @@ def test_mirror_through_a_faulty_source_equals_a_clean_one(
     schedule = SeededSchedule(seed=6, rate=0.35)
     with fault_proxy(catalogue.registry.host, schedule, stall_seconds=STALL) as proxy:
         env = write_environment(tmp_path / "env.yaml", proxy.host, destination.host)
-        with fast_session() as session:
-            report = run_mirror(env, session)
+        report = run_mirror(env)
     assert not report.failed, report.to_json()
     wanted = expected_tags(catalogue.published)
     assert mirrored_tags(destination, wanted) == wanted
@@ -52,8 +50,7 @@ def test_mirror_through_a_faulty_destination_equals_a_clean_one(
 ) -> None:
     with fault_proxy(destination.host, SeededSchedule(seed=7, rate=0.35), stall_seconds=STALL) as proxy:
         env = write_environment(tmp_path / "env.yaml", catalogue.registry.host, proxy.host)
-        with fast_session() as session:
-            report = run_mirror(env, session)
+        report = run_mirror(env)
     assert not report.failed, report.to_json()
     wanted = expected_tags(catalogue.published)
     assert mirrored_tags(destination, wanted) == wanted

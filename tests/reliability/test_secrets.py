@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from imageprep.model.manifest import sha256_digest
-from imageprep.registry import Credential, CredentialStore, RegistrySession, RetryPolicy
+from imageprep.model.retry import RetryPolicy
+from imageprep.registry import Credential, CredentialStore, RegistrySession
 from tests.reliability.catalogue import NAMES, _image, repository
 from tests.reliability.conftest import Cli, finish
 from tests.support.httpserver import Recorded, Reply, scripted_server

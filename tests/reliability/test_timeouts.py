@@ -14,7 +14,8 @@ import pytest
 
 from imageprep.model.errors import TransientError
 from imageprep.model.manifest import Descriptor
-from imageprep.registry import RegistrySession, RetryPolicy, Timeouts
+from imageprep.model.retry import RetryPolicy
+from imageprep.registry import RegistrySession, Timeouts
 from tests.reliability.catalogue import (
     corrupt_stored_blobs,
     expected_tags,

@@ -14,10 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
+from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import NotFoundError, RegistryError, TransientError
 from imageprep.model.manifest import Descriptor, Manifest
 from tests.support.imagegen import GeneratedImage
@@ -48,6 +49,7 @@ class MemoryStore:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.writes: Counter[str] = Counter()
         self.put_log: list[tuple[str, str, str]] = []
+        self.read_starts: dict[str, list[int]] = {}
         self.faults = Faults()
 
     # -- seeding helpers -------------------------------------------------------------------
@@ -114,8 +116,12 @@ class MemoryStore:
         self._record("has_blob", digest, repository)
         return (repository, digest) in self.blobs
 
-    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
+    def read_blob(
+        self, repository: str, descriptor: Descriptor, start: int = 0
+    ) -> AbstractContextManager[BlobStream]:
         self._record("read_blob", descriptor.digest, repository)
+        with self._lock:
+            self.read_starts.setdefault(descriptor.digest, []).append(start)
         data = self.blobs.get((repository, descriptor.digest))
         if data is None:
             raise NotFoundError(f"blob {descriptor.digest} not in {self._location}/{repository}")
@@ -127,23 +133,23 @@ class MemoryStore:
             if remaining > 0:
                 self.faults.break_midway[descriptor.digest] = remaining - 1
                 breaks = True
-        return self._stream(data, breaks)
+        return self._stream(data, breaks, start)
 
     @contextmanager
-    def _stream(self, data: bytes, breaks: bool) -> Iterator[Iterator[bytes]]:
-        yield self._chunks(data, breaks)
+    def _stream(self, data: bytes, breaks: bool, start: int) -> Iterator[BlobStream]:
+        yield BlobStream(self._chunks(data, breaks, start), start)
 
-    def _chunks(self, data: bytes, breaks: bool) -> Iterator[bytes]:
-        for offset in range(0, len(data), self._chunk_size):
+    def _chunks(self, data: bytes, breaks: bool, start: int) -> Iterator[bytes]:
+        for offset in range(start, len(data), self._chunk_size):
             if breaks and offset >= len(data) // 2:
                 raise TransientError(f"connection reset by {self._location} (injected)")
             if self.faults.chunk_delay:
                 time.sleep(self.faults.chunk_delay)
             yield data[offset : offset + self._chunk_size]
 
-    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+    def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         self._record("write_blob", descriptor.digest, repository)
-        data = b"".join(chunks)  # raises before anything below runs: nothing is committed
+        data = b"".join(body.open())  # raises before anything below runs: nothing is committed
         with self._lock:
             self.blobs[(repository, descriptor.digest)] = data
             self.writes[descriptor.digest] += 1

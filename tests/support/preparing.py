@@ -12,7 +12,7 @@ from imageprep.catalogue.roles import Role
 from imageprep.catalogue.template import CatalogueTemplate
 from imageprep.prepare.environment import Environment
 from imageprep.prepare.inspection import ImageInspector
-from imageprep.prepare.plan import PrepareResult, PrepareSettings, prepare_parameters
+from imageprep.prepare.plan import PrepareInputs, PrepareResult, prepare_parameters
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec"
 FIXED_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -37,7 +37,7 @@ def prepare(
     insecure: frozenset[str] = frozenset(),
     dry_run: bool = False,
 ) -> PrepareResult:
-    settings = PrepareSettings(
+    settings = PrepareInputs(
         environment=environment(parameters, resource_registry),
         defaults=load_defaults(),
         template=CatalogueTemplate.builtin(),

@@ -190,14 +190,16 @@ def htpasswd_line(username: str, password: str) -> str:
     return result.stdout.strip() + "\n"
 
 
-def _config(root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None) -> str:
+def _config(
+    root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None, deletable: bool = True
+) -> str:
     http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)}
     if tls:
         http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": deletable}},
         "http": http,
     }
     if auth:
@@ -220,14 +222,14 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 @contextmanager
 def _registry_process(
-    root: Path, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None
+    root: Path, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None, deletable: bool = True
 ) -> Iterator[int]:
     root.mkdir(parents=True, exist_ok=True)
     config_file = root / "config.yml"
     log = root / "registry.log"
     for _ in range(3):  # the free port may be taken between probe and bind; try a few
         port = free_port()
-        config_file.write_text(_config(root, port, auth, tls))
+        config_file.write_text(_config(root, port, auth, tls, deletable))
         with open(log, "wb") as log_handle:
             process = subprocess.Popen(
                 [REGISTRY_BINARY, "serve", str(config_file)],
@@ -255,8 +257,9 @@ def _registry_process(
 
 
 @contextmanager
-def plain_registry_server(root: Path) -> Iterator[RunningRegistry]:
-    with _registry_process(root, None, None) as port:
+def plain_registry_server(root: Path, *, deletable: bool = True) -> Iterator[RunningRegistry]:
+    """A plain-HTTP registry; ``deletable`` off refuses DELETE as registries do by default."""
+    with _registry_process(root, None, None, deletable) as port:
         yield RunningRegistry(f"127.0.0.1:{port}", f"http://127.0.0.1:{port}", root)
 
 

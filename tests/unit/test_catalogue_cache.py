@@ -21,7 +21,7 @@ from imageprep.catalogue.cache import (
 from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.template import CatalogueTemplate
 from imageprep.catalogue.variables import template_variables
-from imageprep.cli.base import cache_directory
+from imageprep.settings import cache_directory
 from tests.support.freshpython import run_python
 
 SOURCE = "{% for n in names %}- {{ n }}\n{% endfor %}"

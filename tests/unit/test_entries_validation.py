@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from imageprep.catalogue.defaults import load_defaults
 from imageprep.catalogue.entries import parse_entries
 from imageprep.model.errors import ConfigurationError
+from imageprep.model.location import Location
 from tests.support.preparing import prepare
 
 KEYS = frozenset(load_defaults().template_defaults) - {
@@ -19,10 +20,17 @@ KEYS = frozenset(load_defaults().template_defaults) - {
     "name_prefix",
     "name_suffix",
 }
+LOCAL = "192.0.2.9:8787"
 
 
 def _parse(value: Any) -> None:
-    parse_entries(value, origin="env.yaml", parameter="ContainerImagePrepare", string_set_keys=KEYS)
+    parse_entries(
+        value,
+        origin="env.yaml",
+        parameter="ContainerImagePrepare",
+        string_set_keys=KEYS,
+        local_registry=LOCAL,
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,14 +71,33 @@ def test_a_string_includes_error_suggests_the_list_form() -> None:
     assert caught.value.hint is not None and "[nova-api]" in caught.value.hint
 
 
+def test_push_destination_is_parsed_once_into_a_location() -> None:
+    def destination(value: Any) -> Location | None:
+        (entry,) = parse_entries(
+            [{"push_destination": value}],
+            origin="env.yaml",
+            parameter="ContainerImagePrepare",
+            string_set_keys=KEYS,
+            local_registry=LOCAL,
+        )
+        return entry.push_destination
+
+    assert destination(True) == Location.local_registry(LOCAL)
+    assert destination(LOCAL) == Location.local_registry(LOCAL)  # the local registry by its address
+    assert destination("192.0.2.1:5000") == Location("192.0.2.1:5000", local=False)
+    assert destination(False) is None
+    assert destination(None) is None
+
+
 def test_valid_entries_normalise_values() -> None:
     (entry,) = parse_entries(
         [{"push_destination": "192.0.2.1:8787/", "set": {"tag": 1234, "custom": [1]}, "tag_from_label": "a"}],
         origin="env.yaml",
         parameter="ContainerImagePrepare",
         string_set_keys=KEYS,
+        local_registry=LOCAL,
     )
-    assert entry.push_destination == "192.0.2.1:8787"
+    assert entry.push_destination == Location.registry("192.0.2.1:8787")
     assert entry.set_values["tag"] == "1234"
     assert entry.set_values["custom"] == [1]
     assert entry.tag_from_label is not None and entry.tag_from_label.labels == ("a",)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from imageprep.model.blobs import StreamBody
 from imageprep.model.errors import ModificationError, NotFoundError, TransientError
 from imageprep.model.manifest import Descriptor
 from imageprep.modify.dirstore import VERSION_TEXT, DirImageStore
@@ -61,6 +62,6 @@ def test_a_broken_stream_leaves_no_blob(tmp_path: Path) -> None:
         raise TransientError("connection reset")
 
     with pytest.raises(TransientError, match="connection reset"):
-        layout.write_blob("r", Descriptor(blob.media_type, blob.digest, len(blob.data)), chunks())
+        layout.write_blob("r", Descriptor(blob.media_type, blob.digest, len(blob.data)), StreamBody(chunks()))
     assert not layout.has_blob("r", blob.digest)
     assert [path.name for path in (tmp_path / "image").iterdir()] == ["version"]

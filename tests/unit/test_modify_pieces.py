@@ -15,9 +15,9 @@ from imageprep.modify.imageinfo import find_program, parse_inspect
 from imageprep.modify.request import ModifyRequest
 from imageprep.modify.rpms import RPM_MAGIC, find_rpms
 from imageprep.modify.yumupdate import repository_mounts, update_command
-from imageprep.prepare.hotfixing import local_image_name
-from imageprep.prepare.localstorage import local_name
-from imageprep.prepare.pushing import PushRequest
+from imageprep.usecases.hotfix import local_image_name
+from imageprep.usecases.localstorage import local_name
+from imageprep.usecases.push import PushRequest
 
 
 def test_result_image_appends_the_tag_verbatim() -> None:
@@ -127,18 +127,30 @@ def test_role_playbook_passes_the_role_interface_variables() -> None:
     }
 
 
+LOCAL = "192.0.2.9:8787"
+
+
 def test_push_of_a_registry_image_keeps_the_path_and_replaces_the_host() -> None:
     # vector 63: push docker.io/namespace/foo to the undercloud registry
     request = PushRequest.parse(
-        "docker.io/namespace/foo", local=False, registry="uc.ctlplane.somedomain:8787"
+        "docker.io/namespace/foo",
+        local=False,
+        registry_url="uc.ctlplane.somedomain:8787",
+        local_registry=LOCAL,
     )
     assert not request.local
     assert (request.source.registry, request.source.repository) == ("docker.io", "namespace/foo")
     assert str(request.target) == "uc.ctlplane.somedomain:8787/namespace/foo:latest"
     deep = PushRequest.parse(
-        "docker://192.0.2.9:5000/mylocal/ns/foo:bar", local=False, registry="docker://h:1/"
+        "docker://192.0.2.9:5000/mylocal/ns/foo:bar",
+        local=False,
+        registry_url="docker://h:1/",
+        local_registry=LOCAL,
     )
     assert str(deep.target) == "h:1/mylocal/ns/foo:bar"
+    assert not deep.destination.local
+    local = PushRequest.parse("docker.io/namespace/foo", local=False, registry_url=None, local_registry=LOCAL)
+    assert local.destination.local and str(local.target) == f"{LOCAL}/namespace/foo:latest"
 
 
 def test_push_of_a_local_image_by_flag_or_prefix() -> None:
@@ -147,7 +159,9 @@ def test_push_of_a_local_image_by_flag_or_prefix() -> None:
         ("docker.io/namespace/foo", True),
         ("containers-storage:docker.io/namespace/foo", False),
     ):
-        request = PushRequest.parse(text, local=flag, registry="127.0.0.1:8787", append_tag="baz")
+        request = PushRequest.parse(
+            text, local=flag, registry_url="127.0.0.1:8787", local_registry=LOCAL, append_tag="baz"
+        )
         assert request.local
         assert request.local_name == "docker.io/namespace/foo:latest"
         assert str(request.target) == "127.0.0.1:8787/namespace/foo:latestbaz"

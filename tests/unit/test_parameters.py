@@ -39,7 +39,7 @@ def test_insecure_addresses_union_local_declared_and_operator_values() -> None:
 
 def test_a_push_destination_equal_to_the_local_registry_counts_as_local() -> None:
     result = prepare({"ContainerImagePrepare": [{**NOVA, "push_destination": "192.168.24.1:8787"}]})
-    assert all(image.to_local_registry for image in result.images)
+    assert all(image.destination is not None and image.destination.local for image in result.images)
     assert result.parameters["DockerInsecureRegistryAddress"] == ["192.168.24.1:8787"]
 
 

@@ -16,14 +16,10 @@ from imageprep.model.manifest import Descriptor, sha256_digest
 from imageprep.registry.client import next_link
 from imageprep.registry.digests import rechunk
 from imageprep.registry.endpoint import EndpointPolicy, ProbeOutcome, api_host, is_loopback
-from imageprep.registry.transport import (
-    HttpResponse,
-    error_details,
-    parse_retry_after,
-    raise_for_status,
-    wire_headers,
-    with_params,
-)
+from imageprep.registry.errordocs import error_details, raise_for_status
+from imageprep.registry.request import wire_headers, with_params
+from imageprep.registry.responses import HttpResponse
+from imageprep.registry.retryafter import parse_retry_after
 
 
 class FakeProber:

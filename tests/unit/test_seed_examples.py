@@ -47,7 +47,7 @@ def test_undercloud_registry_true_uses_the_local_registry() -> None:
     # LocalContainerRegistry is resolved by the caller; the library receives the address.
     assert result.parameters["ContainerNovaApiImage"].startswith("192.168.24.1:8787/tripleomaster/")
     assert result.parameters["DockerInsecureRegistryAddress"] == ["192.168.24.1:8787"]
-    assert all(image.to_local_registry for image in result.images)
+    assert all(image.destination is not None and image.destination.local for image in result.images)
 
 
 def test_ceph_images_false_skips_every_ceph_side_image() -> None:

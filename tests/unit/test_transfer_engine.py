@@ -10,6 +10,7 @@ import pytest
 from imageprep.model import mediatypes
 from imageprep.model.errors import TransferError
 from imageprep.model.manifest import Manifest
+from imageprep.model.retry import Retrier, RetryPolicy
 from imageprep.transfer import (
     BlobAction,
     BlobPolicy,
@@ -25,7 +26,12 @@ from tests.support.imagegen import GeneratedImage, make_image, make_layer, rando
 from tests.support.memory_store import ListingMemoryStore, MemoryStore
 
 TAG = "current-tripleo"
-FAST = BlobPolicy(attempts=3, retry_delay=0.0, wait_timeout=30.0)
+FAST = BlobPolicy(wait_timeout=30.0)
+
+
+def quick(attempts: int = 3) -> Retrier:
+    """The run's retrier with ``attempts`` tries and no waiting."""
+    return Retrier(RetryPolicy(attempts=attempts), sleep=lambda seconds: None)
 
 
 @pytest.fixture
@@ -44,6 +50,7 @@ def job(source: MemoryStore, dest: MemoryStore, repo: str, *, all_architectures:
 
 def run(jobs: list[CopyJob], **kwargs: object) -> TransferReport:
     kwargs.setdefault("policy", FAST)
+    kwargs.setdefault("retrier", quick())
     kwargs.setdefault("architecture", "amd64")
     return copy_images(jobs, **kwargs)
 
@@ -274,7 +281,7 @@ def test_manifest_list_without_the_host_architecture_fails_with_a_hint(
     assert result.error is not None and "no linux/s390x image" in result.error and "hint" in result.error
 
 
-def test_blob_broken_midway_is_fetched_again_from_the_start(source: MemoryStore, dest: MemoryStore) -> None:
+def test_blob_broken_midway_resumes_where_it_was_cut(source: MemoryStore, dest: MemoryStore) -> None:
     layer = random_layer(40_000, "layer")
     source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [layer]))
     source.faults.break_midway[layer.digest] = 2
@@ -282,9 +289,11 @@ def test_blob_broken_midway_is_fetched_again_from_the_start(source: MemoryStore,
     report = run([job(source, dest, "tripleomaster/a")])
 
     assert report.images[0].outcome is Outcome.COPIED
-    assert source.count("read_blob", layer.digest) == 3
+    # Cut after 5 chunks of 4096 bytes; both later reads start there (the second cut gave nothing).
+    assert source.read_starts[layer.digest] == [0, 20480, 20480]
     assert dest.blobs[("tripleomaster/a", layer.digest)] == layer.data
     assert dest.writes[layer.digest] == 1
+    assert report.blobs.bytes_refetched == 0
 
 
 def test_refetching_a_broken_blob_is_bounded(source: MemoryStore, dest: MemoryStore) -> None:
@@ -292,7 +301,7 @@ def test_refetching_a_broken_blob_is_bounded(source: MemoryStore, dest: MemorySt
     source.add_image("tripleomaster/a", TAG, make_image({"n": "a"}, [layer]))
     source.faults.break_midway[layer.digest] = 100
 
-    report = run([job(source, dest, "tripleomaster/a")], policy=BlobPolicy(attempts=3, retry_delay=0.0))
+    report = run([job(source, dest, "tripleomaster/a")], retrier=quick(3))
 
     [result] = report.images
     assert result.outcome is Outcome.FAILED
@@ -306,7 +315,7 @@ def test_waiting_for_another_images_upload_is_bounded(source: MemoryStore, dest:
     for name in ("tripleomaster/a", "tripleomaster/b"):
         source.add_image(name, TAG, make_image({"n": name}, [base]))
     source.faults.chunk_delay = 0.02  # 16 chunks: the first upload takes about 0.3 s
-    policy = BlobPolicy(retry_delay=0.0, wait_timeout=0.05)
+    policy = BlobPolicy(wait_timeout=0.05)
 
     report = run([job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/b")], policy=policy)
 
@@ -327,7 +336,7 @@ def test_waiters_try_themselves_when_the_upload_they_waited_for_failed(
 
     report = run(
         [job(source, dest, "tripleomaster/a"), job(source, dest, "tripleomaster/b")],
-        policy=BlobPolicy(attempts=1, retry_delay=0.0),
+        retrier=quick(1),
     )
 
     # The first upload failed; the image that waited for it did not inherit the failure.
@@ -509,7 +518,7 @@ signal.signal(signal.SIGINT, interrupted)
 threading.Thread(target=interrupt_the_stuck_thread).start()
 jobs = [CopyJob(source, name, "t", dest, name, "t") for name in ("a/one", "a/two")]
 try:
-    copy_images(jobs, concurrency=1, image_concurrency=1, policy=BlobPolicy(retry_delay=0.0))
+    copy_images(jobs, concurrency=1, image_concurrency=1)
 except KeyboardInterrupt:
     pass
 print(f"{heard[0] - sent[0]:.3f}")

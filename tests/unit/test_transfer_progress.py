@@ -30,7 +30,7 @@ def jobs() -> list[CopyJob]:
 
 def test_logging_listener_logs_each_outcome_and_the_summary(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="imageprep.transfer"):
-        report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy(retry_delay=0.0))
+        report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy())
 
     messages = [record.getMessage() for record in caplog.records]
     assert messages[0] == "copying 3 images"
@@ -44,7 +44,7 @@ def test_logging_listener_says_only_the_summary_and_failures_by_default(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.INFO, logger="imageprep.transfer"):
-        report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy(retry_delay=0.0))
+        report = copy_images(jobs(), listener=LoggingListener(), policy=BlobPolicy())
 
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2
@@ -57,7 +57,7 @@ def test_rich_listener_shows_progress_failures_and_summary_on_its_console() -> N
     console = Console(file=output, force_terminal=False, width=200)
 
     with RichProgressListener(console) as listener:
-        report = copy_images(jobs(), listener=listener, policy=BlobPolicy(retry_delay=0.0))
+        report = copy_images(jobs(), listener=listener, policy=BlobPolicy())
 
     text = output.getvalue()
     assert "failed src.example:5000/tripleomaster/x:current-tripleo" in text

@@ -14,6 +14,7 @@ from typing import Any
 
 from imageprep.catalogue.labeltemplate import LabelTemplate
 from imageprep.model.errors import ConfigurationError
+from imageprep.model.location import Location
 from imageprep.model.reference import DOMAIN
 
 ENTRY_KEYS = frozenset(
@@ -48,8 +49,7 @@ class PrepareEntry:
     tag_from_label: LabelTemplate | None = None
     includes: tuple[re.Pattern[str], ...] = ()
     excludes: tuple[re.Pattern[str], ...] = ()
-    push_destination: str | None = None
-    push_to_local: bool = False
+    push_destination: Location | None = None
     pull_source: str | None = None
     modify_role: str | None = None
     modify_vars: MappingProxyType[str, Any] | None = None
@@ -61,7 +61,7 @@ class PrepareEntry:
     @property
     def pushes(self) -> bool:
         """Whether images of this entry are copied somewhere."""
-        return self.push_to_local or self.push_destination is not None
+        return self.push_destination is not None
 
 
 def _type_name(value: Any) -> str:
@@ -83,10 +83,13 @@ def _type_name(value: Any) -> str:
 class _EntryReader:
     """Reads one raw entry; every error names the entry's origin and the key."""
 
-    def __init__(self, raw: Mapping[Any, Any], origin: str, string_set_keys: frozenset[str]) -> None:
+    def __init__(
+        self, raw: Mapping[Any, Any], origin: str, string_set_keys: frozenset[str], local_registry: str
+    ) -> None:
         self.raw = raw
         self.origin = origin
         self.string_set_keys = string_set_keys
+        self.local_registry = local_registry
 
     def fail(self, key: str, problem: str, hint: str | None = None) -> ConfigurationError:
         return ConfigurationError(f"{self.origin}: {key}: {problem}", hint=hint)
@@ -203,8 +206,10 @@ class _EntryReader:
         push = self.raw.get("push_destination")
         push_destination = None
         if isinstance(push, str):
-            push_destination = self.host("push_destination", push)
-        elif push is not None and not isinstance(push, bool):
+            push_destination = Location.of(self.host("push_destination", push), self.local_registry)
+        elif push is True:
+            push_destination = Location.local_registry(self.local_registry)
+        elif push is not None and push is not False:
             raise self.fail("push_destination", f"must be true, false or HOST:PORT, not {_type_name(push)}")
         pull_source = self.string("pull_source")
         append_tag = self.string("modify_append_tag", allow_empty=True)
@@ -222,7 +227,6 @@ class _EntryReader:
             includes=self.patterns("includes"),
             excludes=self.patterns("excludes"),
             push_destination=push_destination,
-            push_to_local=push is True,
             pull_source=self.host("pull_source", pull_source) if pull_source else None,
             modify_role=self.string("modify_role"),
             modify_vars=self.mapping("modify_vars"),
@@ -234,11 +238,12 @@ class _EntryReader:
 
 
 def parse_entries(
-    value: Any, *, origin: str, parameter: str, string_set_keys: frozenset[str]
+    value: Any, *, origin: str, parameter: str, string_set_keys: frozenset[str], local_registry: str
 ) -> tuple[PrepareEntry, ...]:
     """Validate a ContainerImagePrepare value found in ``origin`` (a file name).
 
-    ``string_set_keys`` are the `set` variables that must be strings (those the defaults define).
+    ``string_set_keys`` are the `set` variables that must be strings (those the defaults define);
+    ``local_registry`` is the local registry's address, what ``push_destination: true`` means.
     """
     if not isinstance(value, list):
         raise ConfigurationError(
@@ -250,5 +255,5 @@ def parse_entries(
         where = f"{origin}: {parameter}[{index}]"
         if not isinstance(raw, dict):
             raise ConfigurationError(f"{where}: an entry must be a mapping, not {_type_name(raw)}")
-        entries.append(_EntryReader(raw, where, string_set_keys).entry(index))
+        entries.append(_EntryReader(raw, where, string_set_keys, local_registry).entry(index))
     return tuple(entries)

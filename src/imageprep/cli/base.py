@@ -8,7 +8,6 @@ import os
 import shlex
 import sys
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,15 @@ from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from imageprep.model.errors import ImageprepError
+from imageprep.settings import Settings, settings_from_arguments
 
 LOG = logging.getLogger("imageprep")
 EXIT_INTERRUPTED = 130
 
 
-def cache_directory(environ: Mapping[str, str], home: Path) -> Path:
-    """Where imageprep keeps what it can rebuild (compiled templates): ``$XDG_CACHE_HOME/imageprep``.
-
-    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification says.
-    """
-    base = environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if os.path.isabs(base) else home / ".cache") / "imageprep"
+def settings(args: argparse.Namespace) -> Settings:
+    """The command's :class:`~imageprep.settings.Settings`: its options and this environment."""
+    return settings_from_arguments(args, os.environ, Path.home())
 
 
 def command_line(program: str, arguments: list[str] | None = None) -> str:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from imageprep.cli.base import ImageprepCommand
+from imageprep.cli.base import ImageprepCommand, settings
 from imageprep.model.errors import ModificationError
-from imageprep.modify.buildah import Buildah
-from imageprep.prepare.hotfixing import DEFAULT_HOTFIX_TAG, hotfix_images
-from imageprep.registry.credentials import CredentialStore, default_auth_files
-from imageprep.registry.session import RegistrySession
+from imageprep.settings import add_registry_options
+from imageprep.usecases.hotfix import DEFAULT_HOTFIX_TAG, hotfix
 
 
 class Hotfix(ImageprepCommand):
@@ -40,19 +37,13 @@ class Hotfix(ImageprepCommand):
             default=DEFAULT_HOTFIX_TAG,
             help=f"appended to each image's tag after a '-' (default: {DEFAULT_HOTFIX_TAG})",
         )
+        add_registry_options(parser, tree=False)
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        buildah = Buildah()
-        credentials = CredentialStore(auth_files=default_auth_files(os.environ, Path.home()))
-        with RegistrySession(credentials) as session:
-            results = hotfix_images(
-                parsed_args.images,
-                parsed_args.rpms_path.expanduser(),
-                buildah,
-                tag=parsed_args.tag,
-                session=session,
-            )
+        results = hotfix(
+            parsed_args.images, parsed_args.rpms_path.expanduser(), settings(parsed_args), tag=parsed_args.tag
+        )
         failed = [result for result in results if not result.ok]
         for result in results:
             if result.ok:

@@ -1,60 +1,37 @@
-"""``prepare default`` and ``prepare``."""
+"""``prepare default`` and ``prepare``: parse, settings, one call of the library, print."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
-import os
 import signal
-import socket
 import threading
-from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from imageprep.catalogue.defaults import load_defaults
-from imageprep.catalogue.template import CatalogueTemplate
-from imageprep.cli.base import ImageprepCommand, cache_directory, command_line
-from imageprep.imageserve.root import DEFAULT_ROOT, ROOT_VARIABLE, resolve_root
+from imageprep.cli.base import ImageprepCommand, command_line, settings
 from imageprep.model.control import RunControl
-from imageprep.model.errors import ConfigurationError
-from imageprep.prepare.copying import copy_prepared, wants_all_architectures
 from imageprep.prepare.defaultdoc import default_document
-from imageprep.prepare.destinations import DestinationStores
-from imageprep.prepare.envfile import render_document, write_atomically
-from imageprep.prepare.environment import Environment, environment_files, load_environment
-from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT, load_roles_file
-from imageprep.prepare.localregistry import local_registry_address
-from imageprep.prepare.plan import PrepareResult, PrepareSettings, prepare_parameters
-from imageprep.prepare.registryinspect import RegistryInspector
-from imageprep.prepare.session import ceph_credentials, declared_insecure, open_session
-from imageprep.registry.credentials import default_auth_files
-from imageprep.registry.session import RegistrySession
+from imageprep.prepare.envfile import check_writable, render_document, write_atomically
+from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT
+from imageprep.settings import add_registry_options
 from imageprep.transfer.listener import TransferListener
 from imageprep.transfer.progress import LoggingListener
-from imageprep.transfer.report import TransferReport
+from imageprep.usecases.cleanup import Cleanup
+from imageprep.usecases.prepare import DEFAULT_CONCURRENCY, PrepareOutcome, PrepareRequest, prepare
 
 LOG = logging.getLogger(__name__)
-DEFAULT_CONCURRENCY = 8
+DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
+LOG_FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
 
 
@@ -80,7 +57,21 @@ def _stop_on_interrupt(control: RunControl) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
+@contextlib.contextmanager
+def _logging_to(path: Path | None) -> Iterator[None]:
+    """Every log record of the run also goes to ``path`` (``--log-file``), as upstream's prepare did."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FILE_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _add_defaults_file(parser: argparse.ArgumentParser) -> None:
@@ -141,24 +132,11 @@ class PrepareDefault(ImageprepCommand):
         return 0
 
 
-def _environment_directories(values: list[Path] | None) -> list[Path]:
+def _environment_directories(values: list[Path] | None) -> tuple[Path, ...]:
     default = DEFAULT_ENVIRONMENT_DIRECTORY.expanduser()
     directories = [default] if default.is_dir() else []
     directories.extend(value.expanduser() for value in values or [])
-    return directories
-
-
-def summarise(result: PrepareResult) -> list[str]:
-    """Lines saying how many images come from, and go to, each registry namespace."""
-    sources = Counter(str(image.source.name.rsplit("/", 1)[0]) for image in result.images)
-    lines = [f"{len(result.images)} images, {len(result.parameters)} parameters"]
-    lines += [f"  from {namespace}: {count}" for namespace, count in sorted(sources.items())]
-    destinations = Counter(image.destination for image in result.images if image.destination)
-    lines += [f"  to {destination}: {count}" for destination, count in sorted(destinations.items())]
-    modified = sum(1 for image in result.images if image.modified)
-    if modified:
-        lines.append(f"  modified: {modified}")
-    return lines
+    return tuple(directories)
 
 
 class Prepare(ImageprepCommand):
@@ -224,25 +202,24 @@ class Prepare(ImageprepCommand):
             help=f"images and blobs copied at once, tags discovered at once (default: {DEFAULT_CONCURRENCY})",
         )
         parser.add_argument(
-            "--insecure-registry",
-            dest="insecure_registries",
-            action="append",
-            default=[],
-            metavar="HOST:PORT",
-            help="reach this registry over plain HTTP or unverified TLS, repeatable "
-            "(default: none; loopback registries without TLS are found by themselves)",
-        )
-        parser.add_argument(
-            "--ca-file",
-            type=Path,
-            metavar="FILE",
-            help="extra CA certificates to trust for registries (default: $SSL_CERT_FILE, else none)",
-        )
-        parser.add_argument(
             "--report",
             type=Path,
             metavar="FILE",
             help="write what was copied, skipped and failed to FILE as JSON (default: no report)",
+        )
+        parser.add_argument(
+            "--log-file",
+            dest="prepare_log_file",
+            type=Path,
+            metavar="FILE",
+            help="also write every log line of the run to FILE, appended (default: no log file)",
+        )
+        parser.add_argument(
+            "--cleanup",
+            choices=[mode.value for mode in Cleanup],
+            default=Cleanup.FULL.value,
+            help="which images a modification leaves in local container storage: full removes the "
+            "pulled and the modified image, partial only the pulled one, none neither (default: full)",
         )
         parser.add_argument(
             "--roles-path",
@@ -254,126 +231,48 @@ class Prepare(ImageprepCommand):
             help="where Ansible roles named by modify_role are found, repeatable, searched before "
             "$ANSIBLE_ROLES_PATH (default: $ANSIBLE_ROLES_PATH and Ansible's own defaults)",
         )
-        parser.add_argument(
-            "--image-serve-root",
-            metavar="DIR",
-            help="where images for the local registry (push_destination: true) are written "
-            f"(default: ${ROOT_VARIABLE}, else {DEFAULT_ROOT})",
-        )
-        parser.add_argument(
-            "--timeout",
-            type=_positive_seconds,
-            metavar="SECONDS",
-            help="give up when the whole prepare (discovery and copies) takes longer than SECONDS; "
-            "the output file is then left as it was (default: no limit)",
-        )
         _add_defaults_file(parser)
+        add_registry_options(parser)
         return parser
 
-    def settings(
-        self,
-        parsed_args: argparse.Namespace,
-        session: RegistrySession | None,
-        environment: Environment,
-        insecure: frozenset[str],
-        control: RunControl | None = None,
-    ) -> PrepareSettings:
-        """Load every input the options name into a settings object."""
-        defaults = load_defaults(parsed_args.defaults_file)
-        roles = (
-            load_roles_file(parsed_args.roles_file, parsed_args.templates) if parsed_args.roles_file else None
-        )
-        return PrepareSettings(
-            environment=environment,
-            defaults=defaults,
-            template=CatalogueTemplate.builtin(cache_directory(os.environ, Path.home())),
-            local_registry=local_registry_address(
-                environment.parameters.get("LocalContainerRegistry"), socket.gethostname()
-            ),
-            started_at=datetime.now(UTC),
-            roles=roles,
-            inspector=RegistryInspector(session) if session else None,
-            insecure_registries=insecure,
-            insecure_probe=(lambda host: session.probe(host) != "https") if session else None,
-            credentials=ceph_credentials(environment),
-            concurrency=parsed_args.concurrency,
-            dry_run=parsed_args.dry_run,
-            control=control,
-        )
-
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        control = RunControl(parsed_args.timeout)
-        with _stop_on_interrupt(control):
-            return self._prepare(parsed_args, control)
-
-    def _prepare(self, parsed_args: argparse.Namespace, control: RunControl) -> int:
-        if parsed_args.offline and not parsed_args.dry_run:
-            raise ConfigurationError("--offline only makes sense with --dry-run")
-        files = environment_files(
-            _environment_directories(parsed_args.environment_directories),
-            [path.expanduser() for path in parsed_args.environment_files or []],
+        run_settings = settings(parsed_args)
+        request = PrepareRequest(
+            environment_files=tuple(path.expanduser() for path in parsed_args.environment_files or []),
+            environment_directories=_environment_directories(parsed_args.environment_directories),
+            roles_file=parsed_args.roles_file,
+            templates=parsed_args.templates,
+            defaults_file=parsed_args.defaults_file,
+            output_env_file=parsed_args.output_env_file,
+            report_file=parsed_args.report,
+            dry_run=parsed_args.dry_run,
+            offline=parsed_args.offline,
+            concurrency=parsed_args.concurrency,
+            roles_paths=tuple(path.expanduser().resolve() for path in parsed_args.roles_paths),
+            cleanup=Cleanup(parsed_args.cleanup),
+            command_line=command_line(self.app.NAME),
         )
-        environment = load_environment(files)
-        insecure = declared_insecure(environment, parsed_args.insecure_registries)
-        if parsed_args.offline:
-            settings = self.settings(parsed_args, None, environment, insecure, control)
-            self._finish(parsed_args, prepare_parameters(settings))
-            return 0
-        ca_file = parsed_args.ca_file or (
-            Path(os.environ["SSL_CERT_FILE"]) if os.environ.get("SSL_CERT_FILE") else None
-        )
-        with open_session(
-            environment,
-            insecure=insecure,
-            ca_file=ca_file,
-            auth_files=default_auth_files(os.environ, Path.home()),
-            control=control,
-        ) as session:
-            result = prepare_parameters(self.settings(parsed_args, session, environment, insecure, control))
-            if not parsed_args.dry_run and result.copies:
-                report = self._copy(parsed_args, result, session, environment)
-                # Past the deadline the failures all say so; one clear line says it better.
-                control.check("every image was copied")
-                report.raise_for_failures()  # the output file is written only when every image made it
-        self._finish(parsed_args, result)
-        return 0
-
-    def _copy(
-        self,
-        parsed_args: argparse.Namespace,
-        result: PrepareResult,
-        session: RegistrySession,
-        environment: Environment,
-    ) -> TransferReport:
+        log_file = parsed_args.prepare_log_file
+        if log_file is not None:
+            check_writable(log_file)
+        control = RunControl(run_settings.timeout)
         listener: TransferListener = LoggingListener()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if self.app.stderr.isatty():
             from imageprep.transfer.richprogress import RichProgressListener  # rich only on a terminal
 
             listener = display = RichProgressListener()
-        with display:
-            report = copy_prepared(
-                result.images,
-                session,
-                DestinationStores(session, resolve_root(parsed_args.image_serve_root, os.environ)),
-                multi_arch=wants_all_architectures(environment.parameters.get("AdditionalArchitectures")),
-                concurrency=parsed_args.concurrency,
-                listener=listener,
-                roles_path=tuple(p.expanduser().resolve() for p in parsed_args.roles_paths),
-            )
-        if parsed_args.report:
-            write_atomically(parsed_args.report, report.to_json() + "\n")
-        return report
+        with _stop_on_interrupt(control), _logging_to(log_file), display:
+            outcome = prepare(request, run_settings, listener=listener, control=control)
+        self._print(outcome)
+        return 0
 
-    def _finish(self, parsed_args: argparse.Namespace, result: PrepareResult) -> None:
-        document: dict[str, Any] = {"parameter_defaults": result.parameters}
-        text = render_document(document, command_line(self.app.NAME), datetime.now().astimezone())
-        headline, *details = summarise(result)
-        if parsed_args.output_env_file:
-            write_atomically(parsed_args.output_env_file, text)
-            headline += f", written to {parsed_args.output_env_file}"
+    def _print(self, outcome: PrepareOutcome) -> None:
+        headline, *details = outcome.summary()
+        if outcome.written_to is not None:
+            headline += f", written to {outcome.written_to}"
         else:
-            self.app.stdout.write(text)
+            self.app.stdout.write(outcome.document)
         # One line by default, none with -q; where the images come from and go to with -v.
         if self.app_args.verbose_level >= 1:
             self.app.stderr.write(headline + "\n")

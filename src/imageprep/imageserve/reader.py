@@ -25,6 +25,7 @@ from imageprep.imageserve.layout import (
 )
 from imageprep.imageserve.names import DIGEST, check_digest, check_reference, check_repository, is_digest
 from imageprep.imageserve.sidefiles import htaccess_media_type, parse_type_map
+from imageprep.model.blobs import BlobStream
 from imageprep.model.errors import DigestMismatchError, ImageServeError, NotFoundError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.reference import PATH_COMPONENT, TAG
@@ -165,14 +166,16 @@ class TreeReader:
         """Whether the repository holds the blob."""
         return self.blob_file(repository, digest) is not None
 
-    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        """Stream a blob in chunks (the caller verifies the digest)."""
+    def read_blob(
+        self, repository: str, descriptor: Descriptor, start: int = 0
+    ) -> AbstractContextManager[BlobStream]:
+        """Stream a blob in chunks from byte ``start`` (the caller verifies the digest)."""
         check_repository(repository)
         check_digest(descriptor.digest)
-        return self._stream(repository, descriptor)
+        return self._stream(repository, descriptor, start)
 
     @contextlib.contextmanager
-    def _stream(self, repository: str, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
+    def _stream(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
         path = self.layout.blob(repository, descriptor.digest)
         try:
             handle = path.open("rb")
@@ -181,7 +184,8 @@ class TreeReader:
                 f"blob {descriptor.digest} of {self.location}/{repository} is not in the image-serve tree"
             ) from None
         with handle:
-            yield iter(lambda: handle.read(CHUNK_SIZE), b"")
+            handle.seek(start)
+            yield BlobStream(iter(lambda: handle.read(CHUNK_SIZE), b""), start)
 
     def read_small_blob(self, repository: str, digest: str, limit: int = 16 * 1024 * 1024) -> bytes:
         """A whole blob that is known to be small (an image config), checked against its digest."""

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from imageprep.imageserve.atomic import (
@@ -44,6 +44,7 @@ from imageprep.imageserve.layout import (
 from imageprep.imageserve.names import DIGEST, check_digest, check_reference, check_repository, is_digest
 from imageprep.imageserve.reader import TreeReader
 from imageprep.imageserve.sidefiles import render_htaccess, render_type_map
+from imageprep.model.blobs import BlobBody
 from imageprep.model.errors import DigestMismatchError, ImageServeError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.verify import verified_chunks
@@ -126,14 +127,14 @@ class ImageServeTree(TreeReader):
         with self._writing(f"blob {digest} of {repository}"), self.lock.held():
             return self._link_from_pool(repository, digest)
 
-    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+    def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         """Stream a blob in, checking size and digest; nothing is linked unless it verifies."""
         check_repository(repository)
         digest = check_digest(descriptor.digest)
         where = f"{self.location}/{repository}"
         with self._writing(f"blob {digest} of {repository}"):
             temporary = temporary_path(self.layout.downloads)
-            write_stream(temporary, verified_chunks(chunks, descriptor, where))
+            write_stream(temporary, verified_chunks(body.open(), descriptor, where))
             try:
                 with self.lock.held():
                     if link_into_place(temporary, self.layout.pool_blob(digest)):

@@ -63,6 +63,10 @@ class RunControl:
                 hint="allow more time, or check why the registries are slow",
             )
 
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when the run is stopped meanwhile (a retry's backoff)."""
+        self._stopped.wait(max(0.0, seconds))
+
     def cap(self, seconds: float) -> float:
         """``seconds``, or less so as not to go past the deadline (at least a moment, to fail cleanly)."""
         remaining = self.remaining()

@@ -60,7 +60,26 @@ class DigestMismatchError(RegistryError):
 
 
 class TransientError(RegistryError):
-    """A failure that may go away when retried (connection reset, 429, 502-504)."""
+    """A failure that may go away when retried (connection reset, 429, 502-504).
+
+    ``retry_after`` is the wait the server asked for; ``unreachable`` says the host could not be
+    connected to at all (as opposed to a connection that broke or an answer that said "later");
+    ``cause`` is a short name for statistics (``HTTP 503``, ``connect``, ``cut``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+        cause: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+        self.unreachable = unreachable
+        self.cause = cause
 
 
 class UnsupportedMediaTypeError(RegistryError):

@@ -19,7 +19,8 @@ from imageprep.model.manifest import Descriptor
 _ALGORITHMS = {"sha256", "sha384", "sha512"}
 
 
-def _hasher(digest: str, where: str) -> hashlib._Hash:
+def new_hasher(digest: str, where: str) -> hashlib._Hash:
+    """A hasher for ``digest``'s algorithm; an algorithm we do not verify is an error naming ``where``."""
     algorithm, _, _ = digest.partition(":")
     if algorithm not in _ALGORITHMS:
         raise RegistryError(f"blob {digest} of {where} uses an unsupported digest algorithm {algorithm!r}")
@@ -33,7 +34,7 @@ def verified_chunks(
     on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
     """Yield ``chunks`` unchanged; raise :class:`DigestMismatchError` (naming ``where``) on bad data."""
-    hasher = _hasher(descriptor.digest, where)
+    hasher = new_hasher(descriptor.digest, where)
     expected = descriptor.size
     received = 0
     verified = False
@@ -48,7 +49,7 @@ def verified_chunks(
             )
         hasher.update(chunk)
         if received == expected:
-            _check(hasher, descriptor, where)
+            check_digest(hasher, descriptor, where)
             verified = True
         if on_bytes is not None:
             on_bytes(len(chunk))
@@ -60,10 +61,11 @@ def verified_chunks(
         )
     if not verified:
         # Only reachable for an empty blob: no chunk ever reached the expected size of zero.
-        _check(hasher, descriptor, where)
+        check_digest(hasher, descriptor, where)
 
 
-def _check(hasher: hashlib._Hash, descriptor: Descriptor, where: str) -> None:
+def check_digest(hasher: hashlib._Hash, descriptor: Descriptor, where: str) -> None:
+    """Raise :class:`DigestMismatchError` unless ``hasher`` (fed the whole blob) gives its digest."""
     actual = f"{hasher.name}:{hasher.hexdigest()}"
     if actual != descriptor.digest:
         raise DigestMismatchError(

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import ModificationError, NotFoundError
 from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
 
@@ -95,12 +96,14 @@ class DirImageStore:
         """Whether the blob file is there."""
         return (self.path / _hex(digest)).is_file()
 
-    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        """Stream a blob file; the caller verifies the digest."""
-        return self._read_blob(repository, descriptor)
+    def read_blob(
+        self, repository: str, descriptor: Descriptor, start: int = 0
+    ) -> AbstractContextManager[BlobStream]:
+        """Stream a blob file from byte ``start``; the caller verifies the digest."""
+        return self._read_blob(repository, descriptor, start)
 
     @contextmanager
-    def _read_blob(self, repository: str, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
+    def _read_blob(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
         path = self.path / _hex(descriptor.digest)
         try:
             handle = path.open("rb")
@@ -109,12 +112,13 @@ class DirImageStore:
                 f"blob {descriptor.digest} of {self.location}/{repository} is missing"
             ) from None
         with handle:
-            yield iter(lambda: handle.read(_CHUNK), b"")
+            handle.seek(start)
+            yield BlobStream(iter(lambda: handle.read(_CHUNK), b""), start)
 
-    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+    def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         """Write a blob file; nothing is left behind if the stream raises."""
         try:
-            self._write_atomically(_hex(descriptor.digest), chunks)
+            self._write_atomically(_hex(descriptor.digest), body.open())
         except OSError as exc:
             raise ModificationError(
                 f"cannot write {descriptor.digest} into {self.path}: {exc.strerror}"

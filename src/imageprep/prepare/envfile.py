@@ -33,13 +33,29 @@ def render_document(document: Mapping[str, Any], command_line: str, generated_at
     return header + body
 
 
+def _directory(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def check_writable(path: Path) -> None:
+    """Refuse now, before any long work, an output that :func:`write_atomically` could not write."""
+    directory = _directory(path)
+    if not directory.is_dir():
+        raise ConfigurationError(f"{path}: directory {directory} does not exist")
+    if path.is_dir():
+        raise ConfigurationError(f"{path}: is a directory, not a file")
+    # The file itself is replaced by a rename, so what matters is the directory.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"{path}: cannot write: directory {directory} is not writable")
+
+
 def write_atomically(path: Path, text: str, *, keep_backup: bool = False) -> Path | None:
     """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix.
 
     With ``keep_backup`` an existing file is first copied to ``<path>.backup``; that copy is
     returned. A failure leaves the existing file untouched.
     """
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = _directory(path)
     if not directory.is_dir():
         raise ConfigurationError(f"{path}: directory {directory} does not exist")
     backup = None

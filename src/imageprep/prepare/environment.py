@@ -45,7 +45,7 @@ class Environment:
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -63,31 +63,53 @@ def environment_files(directories: Iterable[Path], files: Iterable[Path]) -> lis
     return found
 
 
-def load_environment(paths: Sequence[Path]) -> Environment:
-    """Load and merge ``paths`` in order."""
-    parameters: dict[str, Any] = {}
-    registry: dict[str, Any] = {}
-    origins: dict[str, str] = {}
-    for path in paths:
-        document = load_yaml_file(path)
+class _Merger:
+    """Heat environments merged one after the other."""
+
+    def __init__(self) -> None:
+        self.parameters: dict[str, Any] = {}
+        self.registry: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}
+
+    def add(self, document: Any, origin: str) -> None:
         if document is None:
-            continue
-        if not isinstance(document, dict):
+            return
+        if not isinstance(document, Mapping):
             raise ConfigurationError(
-                f"{path}: a heat environment must be a mapping (parameter_defaults:, resource_registry:)"
+                f"{origin}: a heat environment must be a mapping (parameter_defaults:, resource_registry:)"
             )
         for section in SECTIONS:
             value = document.get(section)
             if value is None:
                 continue
-            if not isinstance(value, dict):
-                raise ConfigurationError(f"{path}: {section} must be a mapping")
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"{origin}: {section} must be a mapping")
             bad_keys = [key for key in value if not isinstance(key, str)]
             if bad_keys:
-                raise ConfigurationError(f"{path}: {section}: keys must be names, not {bad_keys[0]!r}")
-        parameters = _merge(parameters, document.get("parameter_defaults") or {})
-        registry = _merge(registry, document.get("resource_registry") or {})
-        origins.update(dict.fromkeys(document.get("parameter_defaults") or {}, str(path)))
-    return Environment(
-        MappingProxyType(parameters), MappingProxyType(registry), MappingProxyType(origins), tuple(paths)
-    )
+                raise ConfigurationError(f"{origin}: {section}: keys must be names, not {bad_keys[0]!r}")
+        self.parameters = _merge(self.parameters, document.get("parameter_defaults") or {})
+        self.registry = _merge(self.registry, document.get("resource_registry") or {})
+        self.origins.update(dict.fromkeys(document.get("parameter_defaults") or {}, origin))
+
+    def environment(self, files: tuple[Path, ...]) -> Environment:
+        return Environment(
+            MappingProxyType(self.parameters),
+            MappingProxyType(self.registry),
+            MappingProxyType(self.origins),
+            files,
+        )
+
+
+def load_environment(paths: Sequence[Path]) -> Environment:
+    """Load and merge ``paths`` in order."""
+    merger = _Merger()
+    for path in paths:
+        merger.add(load_yaml_file(path), str(path))
+    return merger.environment(tuple(paths))
+
+
+def environment_from_mapping(document: Mapping[str, Any], origin: str) -> Environment:
+    """An environment already loaded (and merged) by the caller, checked like a file would be."""
+    merger = _Merger()
+    merger.add(document, origin)
+    return merger.environment(())

@@ -12,6 +12,7 @@ from imageprep.catalogue.selection import select_images
 from imageprep.catalogue.template import CatalogueImage, CatalogueTemplate
 from imageprep.catalogue.variables import template_variables
 from imageprep.model.errors import ConfigurationError, ImageprepError, TransientError
+from imageprep.model.location import Location
 from imageprep.model.reference import ImageReference
 from imageprep.prepare.inspection import ImageFacts, ImageInspector
 from imageprep.prepare.tags import discover_tag, inspect_all
@@ -27,7 +28,6 @@ class EvaluationContext:
     template_defaults: Mapping[str, Any]
     services: frozenset[str] | None
     mechanism_drivers: Any
-    local_registry: str
     default_append_tag: str
     inspector: ImageInspector | None = None
     concurrency: int = 8
@@ -42,8 +42,7 @@ class PreparedImage:
     catalogue: CatalogueImage
     source: ImageReference
     target: ImageReference
-    destination: str | None
-    to_local_registry: bool
+    destination: Location | None
     modified: bool
     append_tag: str
 
@@ -71,14 +70,6 @@ def _parse_reference(image: CatalogueImage, entry: PrepareEntry) -> ImageReferen
             f"{entry.origin}: the `set` values make an invalid image reference "
             f"{image.reference!r}: {exc.message}"
         ) from exc
-
-
-def _destination(entry: PrepareEntry, context: EvaluationContext) -> tuple[str | None, bool]:
-    if entry.push_to_local:
-        return context.local_registry, True
-    if entry.push_destination is not None:
-        return entry.push_destination, entry.push_destination == context.local_registry
-    return None, False
 
 
 def _is_modified(
@@ -163,7 +154,7 @@ def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[Prep
     sources = [_parse_reference(image, entry) for image in selected]
     pulls = [pull_location(entry, source) for source in sources]
     facts = _facts_for(entry, pulls, context)
-    destination, to_local = _destination(entry, context)
+    destination = entry.push_destination
     append_tag = (
         entry.modify_append_tag if entry.modify_append_tag is not None else context.default_append_tag
     )
@@ -174,7 +165,7 @@ def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[Prep
         if entry.tag_from_label is not None and image_facts is not None:
             source = source.with_tag(discover_tag(pulls[position], entry.tag_from_label, image_facts))
         modified = _is_modified(entry, image, image_facts, warned)
-        target = source.with_registry(destination) if destination else source
+        target = source.with_registry(destination.host) if destination else source
         if modified:
             target = target.with_tag(f"{target.tag or 'latest'}{append_tag}")
         prepared.append(
@@ -184,7 +175,6 @@ def evaluate_entry(entry: PrepareEntry, context: EvaluationContext) -> list[Prep
                 source=source,
                 target=target,
                 destination=destination,
-                to_local_registry=to_local,
                 modified=modified,
                 append_tag=append_tag if modified else "",
             )

@@ -64,10 +64,9 @@ def insecure_addresses(
     operator already listed, so writing this parameter never drops an address they had.
     """
     addresses = set(declared)
-    destinations = {image.destination: image.to_local_registry for image in images if image.destination}
-    for destination, local in destinations.items():
-        if local or is_insecure(destination):
-            addresses.add(destination)
+    for destination in {image.destination for image in images if image.destination is not None}:
+        if destination.local or is_insecure(destination.host):
+            addresses.add(destination.host)
     return sorted(addresses)
 
 

@@ -32,7 +32,7 @@ PREPARE_PARAM = "ContainerImagePrepare"
 
 
 @dataclass(frozen=True, slots=True)
-class PrepareSettings:
+class PrepareInputs:
     """Inputs of one prepare run, already loaded and validated by the caller.
 
     ``control`` carries the run's total deadline (``--timeout``) and its interruption; the registry
@@ -71,7 +71,7 @@ def _string_set_keys(defaults: Defaults) -> frozenset[str]:
     return frozenset(defaults.template_defaults) - NULLABLE_SET_KEYS - BOOLEAN_SET_KEYS
 
 
-def _entries(settings: PrepareSettings, parameter: str) -> tuple[PrepareEntry, ...]:
+def _entries(settings: PrepareInputs, parameter: str) -> tuple[PrepareEntry, ...]:
     environment = settings.environment
     value = environment.parameters.get(parameter)
     keys = _string_set_keys(settings.defaults)
@@ -82,14 +82,19 @@ def _entries(settings: PrepareSettings, parameter: str) -> tuple[PrepareEntry, .
             origin=settings.defaults.origin,
             parameter=parameter,
             string_set_keys=keys,
+            local_registry=settings.local_registry,
         )
     return parse_entries(
-        value, origin=environment.origin(parameter), parameter=parameter, string_set_keys=keys
+        value,
+        origin=environment.origin(parameter),
+        parameter=parameter,
+        string_set_keys=keys,
+        local_registry=settings.local_registry,
     )
 
 
 def _evaluate(
-    settings: PrepareSettings, entries: Sequence[PrepareEntry], roles: Sequence[Role] | None
+    settings: PrepareInputs, entries: Sequence[PrepareEntry], roles: Sequence[Role] | None
 ) -> list[PreparedImage]:
     environment = settings.environment
     services = None
@@ -100,7 +105,6 @@ def _evaluate(
         template_defaults=settings.defaults.template_defaults,
         services=services,
         mechanism_drivers=environment.parameters.get("NeutronMechanismDrivers"),
-        local_registry=settings.local_registry,
         default_append_tag=f"-modified-{settings.started_at.strftime('%Y%m%d%H%M%S')}",
         inspector=settings.inspector,
         concurrency=settings.concurrency,
@@ -114,7 +118,7 @@ def _evaluate(
     return surviving_images(images)
 
 
-def _role_prepares(settings: PrepareSettings) -> list[tuple[str, tuple[Role, ...] | None]]:
+def _role_prepares(settings: PrepareInputs) -> list[tuple[str, tuple[Role, ...] | None]]:
     """Roles with their own ``<Role>ContainerImagePrepare`` (all such parameters without a roles file)."""
     parameters = settings.environment.parameters
     if settings.roles is not None:
@@ -125,7 +129,7 @@ def _role_prepares(settings: PrepareSettings) -> list[tuple[str, tuple[Role, ...
     return [(name, None) for name in sorted(names) if name and parameters.get(f"{name}{PREPARE_PARAM}")]
 
 
-def _insecure_test(settings: PrepareSettings) -> Callable[[str], bool]:
+def _insecure_test(settings: PrepareInputs) -> Callable[[str], bool]:
     """Declared insecure, or (when a probe is given) found to lack verified TLS."""
     probe = settings.insecure_probe
 
@@ -135,7 +139,7 @@ def _insecure_test(settings: PrepareSettings) -> Callable[[str], bool]:
     return is_insecure
 
 
-def prepare_parameters(settings: PrepareSettings) -> PrepareResult:
+def prepare_parameters(settings: PrepareInputs) -> PrepareResult:
     """Evaluate every entry and build the parameters heat will get (nothing is copied here)."""
     environment = settings.environment
     main_images = _evaluate(settings, _entries(settings, PREPARE_PARAM), settings.roles)

@@ -6,7 +6,7 @@ Layers below: :mod:`imageprep.model`. Nothing here imports the transfer, catalog
 from imageprep.model.platforms import host_architecture
 from imageprep.registry.auth import Authenticator, TokenFetch, repository_scope
 from imageprep.registry.challenge import Challenge, parse_challenge
-from imageprep.registry.client import RegistryClient, UploadPolicy
+from imageprep.registry.client import RegistryClient
 from imageprep.registry.credentials import (
     Credential,
     CredentialStore,
@@ -15,10 +15,11 @@ from imageprep.registry.credentials import (
     read_auth_file,
 )
 from imageprep.registry.endpoint import EndpointPolicy, Scheme, api_host, is_loopback
-from imageprep.registry.retrying import RetryPolicy
+from imageprep.registry.proxy import Proxy, ProxyConfig
 from imageprep.registry.session import RegistrySession
 from imageprep.registry.tokens import Token, TokenCache
 from imageprep.registry.transport import Timeouts
+from imageprep.registry.upload import UploadPolicy
 
 __all__ = [
     "Authenticator",
@@ -28,7 +29,8 @@ __all__ = [
     "EndpointPolicy",
     "RegistryClient",
     "RegistrySession",
-    "RetryPolicy",
+    "Proxy",
+    "ProxyConfig",
     "Scheme",
     "Timeouts",
     "Token",

@@ -1,8 +1,9 @@
 """A registry as an image store: the distribution API calls the copy engine needs.
 
 :class:`RegistryClient` satisfies the transfer layer's ``ImageStore`` protocol structurally (the
-registry layer does not import transfer). Manifests travel as exact bytes; every blob read is
-hashed on the way through and refused if it does not match its digest.
+registry layer does not import transfer). Manifests travel as exact bytes and are checked against
+the digest they were asked for or served under; blob bytes are handed on as served (the copy
+engine hashes them once, on the way through), except the small ones read here (configs).
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import urljoin
 
 from imageprep.model import mediatypes
+from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import (
     DigestMismatchError,
-    ImageprepError,
     NotFoundError,
     RegistryError,
     TransientError,
@@ -27,10 +27,10 @@ from imageprep.model.errors import (
 from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
 from imageprep.model.platforms import host_architecture, select_child
 from imageprep.model.verify import verified_chunks
-from imageprep.registry.auth import CATALOG_SCOPE, PULL, PUSH, repository_scope
-from imageprep.registry.connection import Connection
-from imageprep.registry.digests import rechunk
-from imageprep.registry.transport import HttpResponse, raise_for_status
+from imageprep.registry.auth import CATALOG_SCOPE, PUSH, repository_scope
+from imageprep.registry.connection import ApiCall, Connection
+from imageprep.registry.responses import HttpResponse
+from imageprep.registry.upload import BlobUpload, UploadPolicy, cancel_upload, start_upload, upload_location
 
 MiB = 1024 * 1024
 MAX_PAGES = 10_000
@@ -41,18 +41,7 @@ FETCHES = 3
 # What the OCI distribution spec lets registries refuse above; real manifests are a few KiB.
 MAX_MANIFEST_BYTES = 4 * MiB
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
-_OCTET_STREAM = {"Content-Type": "application/octet-stream"}
-
-
-@dataclass(frozen=True, slots=True)
-class UploadPolicy:
-    """Blobs up to ``monolithic_limit`` bytes go in one streamed PUT; larger ones in ``chunk_size`` PATCHes.
-
-    The PUT streams, so a large limit costs no memory; it saves round trips on every layer.
-    """
-
-    monolithic_limit: int = 64 * MiB
-    chunk_size: int = 8 * MiB
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
 def next_link(header: str | None, current_url: str) -> str | None:
@@ -63,6 +52,19 @@ def next_link(header: str | None, current_url: str) -> str | None:
     return urljoin(current_url, match.group(1)) if match else None
 
 
+def range_start(status: int, content_range: str | None) -> int:
+    """Where the body of an answer to a ``Range`` request starts: 0 unless it is a proper 206."""
+    if status != 206 or not content_range:
+        return 0
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    return int(match.group(1)) if match else 0
+
+
+def _name(repository: str, reference: str) -> str:
+    separator = "@" if ":" in reference else ":"
+    return f"{repository}{separator}{reference}"
+
+
 class RegistryClient:
     """One registry host; repositories are API paths, references tags or digests."""
 
@@ -70,12 +72,12 @@ class RegistryClient:
         self,
         connection: Connection,
         *,
-        upload: UploadPolicy = UploadPolicy(),
+        upload: UploadPolicy | None = None,
         page_size: int | None = None,
         architecture: Callable[[], str] = host_architecture,
     ) -> None:
         self._connection = connection
-        self._upload = upload
+        self._uploads = BlobUpload(connection, upload or UploadPolicy())
         self._page_size = page_size
         self._architecture = architecture
 
@@ -84,15 +86,16 @@ class RegistryClient:
         """The registry host as operators name it (``127.0.0.1:5000``, ``docker.io``)."""
         return self._connection.registry
 
-    def _check(self, response: HttpResponse, action: str, subject: str) -> None:
-        raise_for_status(response, registry=self.location, subject=subject, action=action)
+    def _send_checked(self, call: ApiCall) -> HttpResponse:
+        response = self._connection.send(call)
+        self._connection.check(response, call)
+        return response
 
     # --- general --------------------------------------------------------------------------------
 
     def ping(self) -> None:
         """Check that the registry answers the v2 API and accepts our credentials (``GET /v2/``)."""
-        response = self._connection.request("GET", "", scope="", action="contacting", subject="the v2 API")
-        self._check(response, "contacting", "the v2 API")
+        self._send_checked(ApiCall("GET", "", "", "contacting", "the v2 API"))
 
     def _paginate(self, path: str, key: str, scope: str, subject: str, missing_ok: bool) -> list[str]:
         params: dict[str, str | list[str]] | None = {"n": str(self._page_size)} if self._page_size else None
@@ -102,12 +105,11 @@ class RegistryClient:
         for _ in range(MAX_PAGES):
             if url is None:
                 return items
-            response = self._connection.request(
-                "GET", url, scope=scope, action="listing", subject=subject, params=params
-            )
+            call = ApiCall("GET", url, scope, "listing", subject, params=params)
+            response = self._connection.send(call)
             if response.status == 404 and missing_ok:
                 return []
-            self._check(response, "listing", subject)
+            self._connection.check(response, call)
             try:
                 document = json.loads(response.content)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -138,66 +140,65 @@ class RegistryClient:
         """The catalog as a set, or ``None`` when this registry will not list it for us.
 
         Many public registries refuse ``_catalog`` (401/403/404); that only means the copy engine
-        asks per image instead, so it is not an error here.
+        asks per image instead, so it is not an error here. A registry that cannot be reached at
+        all is one, and is raised.
         """
         try:
             return frozenset(self.catalog())
+        except TransientError:
+            raise
         except RegistryError as exc:
             _log.debug("registry %s does not list its repositories: %s", self.location, exc)
             return None
 
     # --- manifests ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _name(repository: str, reference: str) -> str:
-        separator = "@" if ":" in reference else ":"
-        return f"{repository}{separator}{reference}"
-
     def get_manifest(self, repository: str, reference: str) -> Manifest:
-        """The manifest's exact bytes; a digest reference is checked against them."""
-        subject = f"manifest {self._name(repository, reference)}"
-        for fetch in range(1, FETCHES + 1):
-            response = self._connection.request(
-                "GET",
-                f"{repository}/manifests/{reference}",
-                scope=repository_scope(repository),
-                action="reading",
-                subject=subject,
-                headers={"Accept": mediatypes.MANIFEST_ACCEPT},
-                follow_redirects=True,
-                limit=MAX_MANIFEST_BYTES,
-            )
-            self._check(response, "reading", subject)
-            announced = response.header("docker-content-digest") or ""
-            intact = not announced.startswith("sha256:") or sha256_digest(response.content) == announced
-            if intact or fetch == FETCHES:
-                break
-        where = f"{self.location}/{self._name(repository, reference)}"
+        """The manifest's exact bytes; checked against a digest reference and the served digest."""
+        call = ApiCall(
+            "GET",
+            f"{repository}/manifests/{reference}",
+            repository_scope(repository),
+            "reading",
+            f"manifest {_name(repository, reference)}",
+            headers={"Accept": mediatypes.MANIFEST_ACCEPT},
+            follow_redirects=True,
+            limit=MAX_MANIFEST_BYTES,
+        )
+
+        def fetch() -> Manifest:
+            response = self._send_checked(call)
+            return self._checked_manifest(response, repository, reference)
+
+        retrier = self._connection.retrier
+        return retrier.call(fetch, key=self.location, retry_on=(DigestMismatchError,), attempts=FETCHES)
+
+    def _checked_manifest(self, response: HttpResponse, repository: str, reference: str) -> Manifest:
+        where = f"{self.location}/{_name(repository, reference)}"
+        served = response.header("docker-content-digest") or ""
+        if served.startswith("sha256:") and sha256_digest(response.content) != served:
+            # Damaged on the way (the registry says what it sent): worth fetching again.
+            raise DigestMismatchError(f"manifest of {where} does not hash to the {served} it was served as")
         manifest = Manifest.parse(response.content, response.header("content-type"), where)
-        expected = [reference] if reference.startswith("sha256:") else []
-        served = response.header("docker-content-digest")
-        if served and served.startswith("sha256:"):
-            expected.append(served)
-        for digest in expected:
-            if digest != manifest.digest:
-                raise DigestMismatchError(f"manifest of {where} hashes to {manifest.digest}, not {digest}")
+        if reference.startswith("sha256:") and reference != manifest.digest:
+            raise DigestMismatchError(f"manifest of {where} hashes to {manifest.digest}, not {reference}")
         return manifest
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag points at (a HEAD); ``None`` when there is no such manifest."""
-        subject = f"manifest {self._name(repository, reference)}"
-        response = self._connection.request(
+        call = ApiCall(
             "HEAD",
             f"{repository}/manifests/{reference}",
-            scope=repository_scope(repository),
-            action="checking",
-            subject=subject,
+            repository_scope(repository),
+            "checking",
+            f"manifest {_name(repository, reference)}",
             headers={"Accept": mediatypes.MANIFEST_ACCEPT},
             follow_redirects=True,
         )
+        response = self._connection.send(call)
         if response.status == 404:
             return None
-        self._check(response, "checking", subject)
+        self._connection.check(response, call)
         digest = response.header("docker-content-digest")
         if digest:
             return digest
@@ -209,182 +210,116 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
         """Store the manifest's exact bytes under a tag or its digest."""
-        subject = f"manifest {self._name(repository, reference)}"
-        response = self._connection.request(
-            "PUT",
-            f"{repository}/manifests/{reference}",
-            scope=repository_scope(repository, PUSH),
-            action="pushing",
-            subject=subject,
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
+        subject = f"manifest {_name(repository, reference)}"
+        response = self._send_checked(
+            ApiCall(
+                "PUT",
+                f"{repository}/manifests/{reference}",
+                repository_scope(repository, PUSH),
+                "pushing",
+                subject,
+                headers={"Content-Type": manifest.media_type},
+                body=manifest.raw,
+            )
         )
-        self._check(response, "pushing", subject)
         stored = response.header("docker-content-digest")
         if stored and stored.startswith("sha256:") and stored != manifest.digest:
             raise DigestMismatchError(
                 f"registry {self.location} stored {subject} as {stored}, not {manifest.digest}"
             )
 
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete the manifest ``digest`` (and so every tag pointing at it), where the registry allows it."""
+        subject = f"manifest {_name(repository, digest)}"
+        call = ApiCall(
+            "DELETE",
+            f"{repository}/manifests/{digest}",
+            repository_scope(repository, "delete"),
+            "deleting",
+            subject,
+        )
+        response = self._connection.send(call)
+        if response.status in (405, 501) or (response.status == 400 and b"UNSUPPORTED" in response.content):
+            raise RegistryError(
+                f"registry {self.location} does not allow deleting images (HTTP {response.status})",
+                hint="deleting must be enabled on the registry (docker-registry: storage.delete.enabled: "
+                "true), or delete with the registry's own tools",
+            )
+        self._connection.check(response, call)
+
     # --- blobs ----------------------------------------------------------------------------------
 
     def has_blob(self, repository: str, digest: str) -> bool:
         """Whether the repository can serve the blob (a HEAD; a redirect counts as yes)."""
-        subject = f"blob {digest} of {repository}"
-        response = self._connection.request(
+        call = ApiCall(
             "HEAD",
             f"{repository}/blobs/{digest}",
-            scope=repository_scope(repository),
-            action="checking",
-            subject=subject,
+            repository_scope(repository),
+            "checking",
+            f"blob {digest} of {repository}",
         )
+        response = self._connection.send(call)
         if response.status == 404:
             return False
         if 300 <= response.status < 400:
             return True
-        self._check(response, "checking", subject)
+        self._connection.check(response, call)
         return True
 
-    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        """Stream a blob as served; the caller verifies it (the copy engine does, once, while streaming)."""
-        return self._read_blob(repository, descriptor)
+    def read_blob(
+        self, repository: str, descriptor: Descriptor, start: int = 0
+    ) -> AbstractContextManager[BlobStream]:
+        """Stream a blob from byte ``start`` on (one attempt; the reader resumes on failure).
+
+        The caller verifies the bytes. A registry that ignores ``Range`` serves the whole blob,
+        and the stream then says it starts at 0.
+        """
+        return self._read_blob(repository, descriptor, start)
 
     @contextmanager
-    def _read_blob(self, repository: str, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
-        subject = f"blob {descriptor.digest} of {repository}"
-        with self._connection.stream(
+    def _read_blob(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
+        headers = {"Range": f"bytes={start}-"} if start > 0 else {}
+        call = ApiCall(
+            "GET",
             f"{repository}/blobs/{descriptor.digest}",
-            scope=repository_scope(repository),
-            action="reading",
-            subject=subject,
-        ) as response:
-            yield response.iter_bytes()
+            repository_scope(repository),
+            "reading",
+            f"blob {descriptor.digest} of {repository}",
+            headers=headers,
+        )
+        with self._connection.open(call) as response:
+            offset = range_start(response.status, response.header("content-range")) if start else 0
+            yield BlobStream(response.iter_bytes(), offset)
 
     def read_blob_bytes(self, repository: str, descriptor: Descriptor) -> bytes:
-        """A small blob (a config) in memory, verified."""
-        for fetch in range(1, FETCHES + 1):
-            try:
-                with self.read_blob(repository, descriptor) as chunks:
-                    return b"".join(verified_chunks(chunks, descriptor, f"{self.location}/{repository}"))
-            except (TransientError, DigestMismatchError):
-                if fetch == FETCHES:
-                    raise
-        raise AssertionError("unreachable: the last fetch returns or raises")  # pragma: no cover
+        """A small blob (a config) in memory, verified; fetched again when cut off or damaged."""
 
-    def _start_upload(
-        self, repository: str, subject: str, params: dict[str, str | list[str]] | None
-    ) -> HttpResponse:
-        return self._connection.request(
-            "POST",
-            f"{repository}/blobs/uploads/",
-            scope=_push_scope(repository, params),
-            action="starting upload of",
-            subject=subject,
-            params=params,
-            content=b"",
-        )
+        def fetch() -> bytes:
+            with self.read_blob(repository, descriptor) as chunks:
+                return b"".join(verified_chunks(chunks, descriptor, f"{self.location}/{repository}"))
 
-    def _upload_location(self, response: HttpResponse, subject: str) -> str:
-        location = response.header("location")
-        if not location:
-            raise RegistryError(f"registry {self.location} opened an upload of {subject} without a Location")
-        return urljoin(response.url, location)
+        retrier = self._connection.retrier
+        return retrier.call(fetch, key=self.location, retry_on=(TransientError, DigestMismatchError))
 
-    def _cancel(self, location: str, repository: str) -> None:
-        """Abandon an upload session; best effort, the registry expires it anyway."""
-        with suppress(ImageprepError):
-            self._connection.request(
-                "DELETE",
-                location,
-                scope=repository_scope(repository, PUSH),
-                action="cancelling upload to",
-                subject=repository,
-            )
-
-    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Upload a blob from a stream: one PUT when small, PATCH chunks then PUT when large.
-
-        The registry checks the bytes against ``?digest=`` before committing (the copy engine has
-        already verified them while streaming); if the stream raises, the upload is abandoned and
-        nothing is committed.
-        """
-        subject = f"blob {descriptor.digest} of {repository}"
-        response = self._start_upload(repository, subject, None)
-        self._check(response, "starting upload of", subject)
-        location = self._upload_location(response, subject)
-        try:
-            if 0 <= descriptor.size <= self._upload.monolithic_limit:
-                final = self._put(location, repository, descriptor, subject, chunks)
-            else:
-                final = self._put_chunked(location, repository, descriptor, subject, chunks)
-        except BaseException:
-            self._cancel(location, repository)
-            raise
-        stored = final.header("docker-content-digest")
-        if stored and stored != descriptor.digest:
-            raise DigestMismatchError(f"registry {self.location} stored {subject} as {stored}")
-
-    def _put(
-        self,
-        location: str,
-        repository: str,
-        descriptor: Descriptor,
-        subject: str,
-        body: Iterable[bytes] | bytes,
-    ) -> HttpResponse:
-        headers = dict(_OCTET_STREAM)
-        if isinstance(body, bytes):
-            headers["Content-Length"] = str(len(body))
-        elif descriptor.size >= 0:
-            headers["Content-Length"] = str(descriptor.size)
-        response = self._connection.request(
-            "PUT",
-            location,
-            scope=repository_scope(repository, PUSH),
-            action="uploading",
-            subject=subject,
-            headers=headers,
-            params={"digest": descriptor.digest},
-            content=body,
-        )
-        self._check(response, "uploading", subject)
-        return response
-
-    def _put_chunked(
-        self, location: str, repository: str, descriptor: Descriptor, subject: str, chunks: Iterable[bytes]
-    ) -> HttpResponse:
-        offset = 0
-        for piece in rechunk(chunks, self._upload.chunk_size):
-            response = self._connection.request(
-                "PATCH",
-                location,
-                scope=repository_scope(repository, PUSH),
-                action="uploading",
-                subject=subject,
-                headers={
-                    **_OCTET_STREAM,
-                    "Content-Range": f"{offset}-{offset + len(piece) - 1}",
-                    "Content-Length": str(len(piece)),
-                },
-                content=piece,
-            )
-            self._check(response, "uploading", subject)
-            location = self._upload_location(response, subject)
-            offset += len(piece)
-        return self._put(location, repository, descriptor, subject, b"")
+    def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
+        """Upload a blob (see :class:`~.upload.BlobUpload`); retried as an upload when it fails."""
+        self._uploads.write(repository, descriptor, body)
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Ask the registry to link a blob of another repository here; False if it would not."""
         subject = f"blob {digest} of {repository} (from {from_repository})"
-        response = self._start_upload(repository, subject, {"mount": digest, "from": from_repository})
+        response, call = start_upload(
+            self._connection, repository, subject, {"mount": digest, "from": from_repository}
+        )
         if response.status == 201:
             return True
         if response.status == 202:
-            location = response.header("location")
-            if location:
-                self._cancel(urljoin(response.url, location), repository)
+            if response.header("location"):
+                cancel_upload(
+                    self._connection, upload_location(self._connection, response, subject), repository
+                )
             return False
-        self._check(response, "mounting", subject)
+        self._connection.check(response, call)
         return False
 
     # --- image configuration --------------------------------------------------------------------
@@ -407,7 +342,7 @@ class RegistryClient:
         manifest = self.get_manifest(repository, reference)
         if not manifest.is_index:
             return manifest
-        where = f"{self.location}/{self._name(repository, reference)}"
+        where = f"{self.location}/{_name(repository, reference)}"
         child = select_child(manifest.manifests, self._architecture(), where)
         return self.get_manifest(repository, child.digest)
 
@@ -419,11 +354,3 @@ class RegistryClient:
         if not isinstance(labels, dict):
             return {}
         return {str(key): "" if value is None else str(value) for key, value in labels.items()}
-
-
-def _push_scope(repository: str, params: dict[str, str | list[str]] | None) -> str:
-    scope = repository_scope(repository, PUSH)
-    source = (params or {}).get("from")
-    if isinstance(source, str) and source != repository:
-        scope += " " + repository_scope(source, PULL)
-    return scope

@@ -1,8 +1,9 @@
 """One place that builds registry clients sharing a connection pool, tokens, logins and TLS policy.
 
 A run talks to several registries from several threads; they all share one :class:`Transport`
-(pooled, thread-safe), one :class:`TokenCache`, one :class:`CredentialStore` and one
-:class:`EndpointPolicy`, so each token is fetched and each host probed once per run.
+(pooled, thread-safe, proxy-aware), one :class:`TokenCache`, one :class:`CredentialStore`, one
+:class:`EndpointPolicy` and one :class:`~imageprep.model.retry.Retrier`, so each token is fetched
+and each host probed once per run, and every retry draws on the same budget.
 """
 
 from __future__ import annotations
@@ -16,21 +17,24 @@ from types import TracebackType
 from imageprep.model.control import RunControl
 from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
+from imageprep.model.retry import Retrier, RetryPolicy
 from imageprep.registry.auth import Authenticator
-from imageprep.registry.client import RegistryClient, UploadPolicy
+from imageprep.registry.client import RegistryClient
 from imageprep.registry.connection import Connection
 from imageprep.registry.credentials import CredentialStore
 from imageprep.registry.endpoint import EndpointPolicy, Scheme
-from imageprep.registry.retrying import RetryPolicy
+from imageprep.registry.proxy import ProxyConfig
 from imageprep.registry.tokens import TokenCache
 from imageprep.registry.transport import Timeouts, Transport
+from imageprep.registry.upload import UploadPolicy
 
 
 class RegistrySession:
     """Hands out one :class:`RegistryClient` per registry host; close it (or use ``with``) when done.
 
     ``insecure`` is a set of ``HOST:PORT`` the operator declared insecure; ``ca_file`` adds trusted
-    CAs (the CLI passes ``SSL_CERT_FILE`` here); ``mirror`` is ``DockerRegistryMirror``.
+    CAs; ``mirror`` is ``DockerRegistryMirror``; ``proxies`` says which requests go through which
+    proxy. ``retry`` and ``sleep`` (or a whole ``retrier``) set how transient failures are retried.
     """
 
     def __init__(
@@ -40,23 +44,25 @@ class RegistrySession:
         insecure: Iterable[str] = (),
         ca_file: str | Path | None = None,
         mirror: str | None = None,
+        proxies: ProxyConfig = ProxyConfig(),
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        retrier: Retrier | None = None,
         upload: UploadPolicy | None = None,
         page_size: int | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         architecture: Callable[[], str] = host_architecture,
         control: RunControl | None = None,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.tokens = TokenCache()
+        self.retrier = retrier or Retrier(retry, control=control, sleep=sleep)
         self._transport = Transport(
             ca_file=str(ca_file) if ca_file else None,
             timeouts=timeouts or Timeouts(),
-            retry=retry or RetryPolicy(),
-            sleep=sleep,
-            control=control,
+            retrier=self.retrier,
+            proxies=proxies,
         )
         self.endpoints = EndpointPolicy(self._transport, insecure=insecure, mirror=mirror)
         self._authenticator = Authenticator(self.credentials, self.tokens, clock=clock)
@@ -65,6 +71,11 @@ class RegistrySession:
         self._architecture = architecture
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
+
+    @property
+    def transport(self) -> Transport:
+        """The session's HTTP transport (shared by every client)."""
+        return self._transport
 
     def client(self, registry: str) -> RegistryClient:
         """The client for a registry host as operators name it (``docker.io``, ``127.0.0.1:5000``)."""

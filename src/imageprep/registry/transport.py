@@ -1,56 +1,56 @@
-"""The HTTP boundary: the only module that touches the HTTP library.
+"""The HTTP boundary: sends :class:`~.request.HttpRequest` values, hands back our response values.
 
-Everything above it deals in :class:`HttpResponse` / :class:`StreamedResponse` values and the
-:mod:`imageprep.model.errors` tree. Transient failures (connection problems, 429, 500, 502-504) are
-retried here with jittered exponential backoff that honours ``Retry-After``; everything else is
-handed up or translated once, in :func:`raise_for_status`, so operators always see the same wording.
+Requests to a registry reached directly go through imageprep's own keep-alive pool
+(:mod:`.pool`) over httpcore's HTTP/1.1 connections; requests that ``HTTPS_PROXY`` / ``HTTP_PROXY``
+send through a proxy go through httpcore's own proxy pool (a ``CONNECT`` tunnel for https, an
+absolute-form request for plain http). Each URL gets its own proxy decision, so a token realm or a
+blob redirect to another host is proxied, or not, on its own terms.
 
-Requests go to httpcore's HTTP/1.1 connections (the engine under httpx), kept alive by the pool in
-:mod:`.pool`. A run sends about a thousand requests, mostly to a registry on the same machine, and
-httpx's client layer (URL model, cookie jar, auth and redirect flows, none of which imageprep uses:
-redirects and credentials are handled by :mod:`.connection`) cost more CPU than the rest of a
-request.
+Library exceptions are translated here, once: a failure that may pass (connection refused or cut,
+timeout, 429, 500, 502-504) becomes a :class:`~imageprep.model.errors.TransientError` carrying the
+server's ``Retry-After``; everything else a :class:`~imageprep.model.errors.RegistryError`. A request
+that can be sent again is retried through the run's :class:`~imageprep.model.retry.Retrier`; one
+that cannot (a streamed body, an upload step) fails after one attempt and its caller retries the
+whole operation through the same retrier.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Literal, NoReturn
-from urllib.parse import urlencode, urlsplit
+from dataclasses import dataclass
 
 import httpcore
 
-import imageprep
-from imageprep.model.control import RunControl
-from imageprep.model.errors import (
-    AuthenticationError,
-    DigestMismatchError,
-    NotFoundError,
-    RegistryError,
-    TransientError,
-)
+from imageprep.model.errors import RegistryError, TransientError
+from imageprep.model.retry import Retrier
+from imageprep.registry.endpoint import ProbeOutcome
+from imageprep.registry.errordocs import RETRYABLE_STATUSES, error_details
+from imageprep.registry.failures import describe
 from imageprep.registry.pool import ConnectionPool
-from imageprep.registry.retrying import Retryable, RetryPolicy, retry_after_failure
+from imageprep.registry.proxy import Proxy, ProxyConfig
+from imageprep.registry.request import HttpRequest, wire_headers
+from imageprep.registry.responses import EXCHANGE_ERRORS, HttpResponse, StreamedResponse, header_map
+from imageprep.registry.retryafter import parse_retry_after
+from imageprep.registry.tls import (
+    check_ca_file,
+    is_certificate_failure,
+    is_tls_failure,
+    unverified_context,
+    verified_context,
+)
 
 _log = logging.getLogger("imageprep.http")
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-USER_AGENT = f"imageprep/{imageprep.__version__}".encode("ascii")
 KEEPALIVE_SECONDS = 5.0
-# Failures of the exchange itself (not HTTP statuses): a new attempt may succeed.
-_EXCHANGE_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.RemoteProtocolError)
+MAX_CONNECTIONS = 24
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-Body = bytes | Iterable[bytes] | None
-ProbeOutcome = int | Literal["tls-error", "unreachable"]
+_Pool = ConnectionPool | httpcore.ConnectionPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,279 +63,97 @@ class Timeouts:
     pool: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """A complete response; header names are lower-case."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-    url: str
-
-    def header(self, name: str) -> str | None:
-        """One header's value (``None`` when absent)."""
-        return self.headers.get(name.lower())
-
-
-@dataclass(slots=True)
-class StreamedResponse:
-    """A response whose body is read piece by piece; read errors come out as our errors."""
-
-    status: int
-    headers: Mapping[str, str]
-    url: str
-    _response: httpcore.Response = field(repr=False)
-    _context: str = field(repr=False)
-    _control: RunControl | None = field(default=None, repr=False)
-
-    def header(self, name: str) -> str | None:
-        """One header's value (``None`` when absent)."""
-        return self.headers.get(name.lower())
-
-    def iter_bytes(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-        """The body in pieces of about ``chunk_size`` bytes (the last one shorter).
-
-        The socket delivers 64 KiB at a time; handing on larger pieces means fewer trips through
-        the digest check and the upload that consume them.
-        """
-        parts: list[bytes] = []
-        held = 0
-        try:
-            for chunk in self._response.iter_stream():
-                if self._control is not None:
-                    self._control.check(self._context)
-                parts.append(chunk)
-                held += len(chunk)
-                if held >= chunk_size:
-                    yield b"".join(parts)
-                    parts, held = [], 0
-        except (*_EXCHANGE_ERRORS, httpcore.ProtocolError) as exc:
-            raise TransientError(f"{self._context}: connection lost while reading: {_describe(exc)}") from exc
-        if held:
-            yield b"".join(parts)
-
-    def read(self) -> bytes:
-        """The whole (small) body: error documents and redirects."""
-        return b"".join(self.iter_bytes())
-
-    def complete(self) -> HttpResponse:
-        """Read the body and return the plain response value."""
-        return HttpResponse(self.status, self.headers, self.read(), self.url)
-
-
-def _read_bounded(response: httpcore.Response, headers: Mapping[str, str], limit: int, context: str) -> bytes:
-    """The whole body, refused (not retried) as soon as it is known to exceed ``limit`` bytes."""
-    declared = headers.get("content-length", "")
-    too_large = RegistryError(f"{context}: the answer is larger than {limit} bytes; refused")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    parts: list[bytes] = []
-    total = 0
-    for chunk in response.iter_stream():
-        total += len(chunk)
-        if total > limit:
-            raise too_large
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _headers(response: httpcore.Response) -> dict[str, str]:
-    """Header names lower-cased; a repeated header keeps its last value."""
-    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in response.headers}
-
-
-def with_params(url: str, params: Mapping[str, str | list[str]]) -> str:
-    """``url`` with ``params`` appended to whatever query it has (a registry's upload Location
-    carries its own state there, which must reach the registry byte for byte)."""
-    pairs = [
-        (name, item)
-        for name, value in params.items()
-        for item in ([value] if isinstance(value, str) else value)
-    ]
-    if not pairs:
-        return url
-    base, _, fragment = url.partition("#")
-    separator = "&" if "?" in base else "?"
-    if base.endswith(("?", "&")):
-        separator = ""
-    return f"{base}{separator}{urlencode(pairs)}" + (f"#{fragment}" if fragment else "")
-
-
-def wire_headers(url: str, headers: Mapping[str, str], content: Body) -> list[tuple[bytes, bytes]]:
-    """What goes on the wire: ours, plus Host, User-Agent and the body's framing when not given."""
-    given = {name.lower() for name in headers}
-    wire = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    if "host" not in given:
-        wire.insert(0, (b"Host", urlsplit(url).netloc.encode("idna")))
-    if "user-agent" not in given:
-        wire.append((b"User-Agent", USER_AGENT))
-    if "content-length" not in given and "transfer-encoding" not in given:
-        if isinstance(content, bytes):
-            wire.append((b"Content-Length", str(len(content)).encode("ascii")))
-        elif content is not None:
-            wire.append((b"Transfer-Encoding", b"chunked"))
-    return wire
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line cause, from the innermost exception that says something."""
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
-        if str(cause):
-            text = str(cause)
-        cause = cause.__cause__ or cause.__context__
-    return text
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    """Whether ``exc`` or anything in its cause/context chain is a ``kind``."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, kind):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def is_tls_failure(exc: BaseException) -> bool:
-    """Whether an exception chain was caused by the TLS handshake (not by an unreachable host)."""
-    return _caused_by(exc, ssl.SSLError)
-
-
-def is_certificate_failure(exc: BaseException) -> bool:
-    """Whether an exception chain was caused by certificate verification."""
-    return _caused_by(exc, ssl.SSLCertVerificationError)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _unverified_ssl_context() -> ssl.SSLContext:
-    """TLS without verification, for hosts declared insecure; loads no CA bundle (nothing uses it)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
-
-
-def check_ca_file(ca_file: str) -> None:
-    """Refuse, before any work starts, a CA file that cannot be read or holds no PEM certificate.
-
-    Loading it for real costs tens of milliseconds, so that waits for the first https request;
-    this read catches the wrong path or the wrong file at once.
-    """
-    try:
-        with open(ca_file, "rb") as handle:
-            content = handle.read()
-    except OSError as exc:
-        raise RegistryError(f"cannot read CA certificates from {ca_file}: {exc.strerror or exc}") from exc
-    if _PEM_CERTIFICATE not in content:
-        raise RegistryError(
-            f"cannot load CA certificates from {ca_file}: it holds no PEM certificate",
-            hint="give a file of PEM certificates, each starting with " + _PEM_CERTIFICATE.decode(),
-        )
-
-
-def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise RegistryError(f"cannot load CA certificates from {ca_file}: {exc}") from exc
-    return context
-
-
 class Transport:
-    """One pooled, thread-safe HTTP client (plus an unverified twin for declared-insecure hosts).
-
-    ``sleep`` is injectable so that tests can check backoff without waiting for it.
-    """
+    """One thread-safe HTTP client for a run: direct and proxied pools, verified and not."""
 
     def __init__(
         self,
         *,
         ca_file: str | None = None,
         timeouts: Timeouts = Timeouts(),
-        retry: RetryPolicy = RetryPolicy(),
-        max_connections: int = 24,
-        sleep: Callable[[float], None] = time.sleep,
-        control: RunControl | None = None,
+        retrier: Retrier | None = None,
+        proxies: ProxyConfig = ProxyConfig(),
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
-        self._control = control
+        self.retrier = retrier or Retrier()
+        self._control = self.retrier.control
         self._timeouts = timeouts
+        self._proxies = proxies
         self._max_connections = max_connections
-        self._retry = retry
-        self._sleep = sleep
-        # The library never reads proxies or certificates from the environment; the caller passes
-        # what it wants. Loading CA certificates takes tens of milliseconds, so the verifying client
-        # is built on the first https request (a CA file is checked now, so a wrong one is
-        # reported before any work starts).
+        # Loading CA certificates takes tens of milliseconds, so the verifying context is built on
+        # the first https request; a CA file is checked now, so a wrong one is reported at once.
         if ca_file:
             check_ca_file(ca_file)
         self._ca_file = ca_file
-        self._verified: ConnectionPool | None = None
+        self._verified_context: ssl.SSLContext | None = None
         self._ca_error: RegistryError | None = None
-        self._unverified: ConnectionPool | None = None
+        self._pools: dict[tuple[str | None, bool], _Pool] = {}
         self._lock = threading.Lock()
 
-    def _new_pool(self, context: ssl.SSLContext) -> ConnectionPool:
-        return ConnectionPool(context, limit=self._max_connections, keepalive_expiry=KEEPALIVE_SECONDS)
+    # --- pools -----------------------------------------------------------------------------------
 
-    def _client(self, url: str, verify: bool) -> ConnectionPool:
-        """The verifying client for https that is to be verified; the other one for the rest.
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        if not verify:
+            return unverified_context()
+        if self._ca_error is not None:
+            raise self._ca_error  # loaded once: a broken CA file is not read again per request
+        if self._verified_context is None:
+            try:
+                self._verified_context = verified_context(self._ca_file)
+            except RegistryError as exc:
+                self._ca_error = exc
+                raise
+        return self._verified_context
 
-        Plain-HTTP requests involve no certificate, so they never need the verifying client.
+    def _pool(self, url: str, verify: bool) -> tuple[_Pool, Proxy | None]:
+        """The pool for ``url``: by its proxy (or none), and by whether its TLS is verified.
+
+        Plain-HTTP requests involve no certificate, so they always use the unverified pools and
+        never load the CA bundle.
         """
-        if verify and not url.startswith("http://"):
-            verified = self._verified
-            if verified is not None:
-                return verified
-            with self._lock:
-                if self._ca_error is not None:
-                    raise self._ca_error  # loaded once: a broken CA file is not read again per request
-                if self._verified is None:
-                    try:
-                        self._verified = self._new_pool(_ssl_context(self._ca_file))
-                    except RegistryError as exc:
-                        self._ca_error = exc
-                        raise
-                return self._verified
-        unverified = self._unverified
-        if unverified is not None:
-            return unverified
+        proxy = self._proxies.proxy_for(url)
+        verified = verify and not url.startswith("http://")
+        key = (proxy.url if proxy is not None else None, verified)
+        pool = self._pools.get(key)  # every request asks: no lock once the pool exists
+        if pool is not None:
+            return pool, proxy
         with self._lock:
-            if self._unverified is None:
-                self._unverified = self._new_pool(_unverified_ssl_context())
-            return self._unverified
+            pool = self._pools.get(key)
+            if pool is None:
+                context = self._context(verified)
+                if proxy is None:
+                    pool = ConnectionPool(
+                        context,
+                        limit=self._max_connections,
+                        keepalive_expiry=KEEPALIVE_SECONDS,
+                    )
+                else:
+                    pool = httpcore.ConnectionPool(
+                        ssl_context=context,
+                        proxy=httpcore.Proxy(proxy.url, auth=proxy.auth),
+                        max_connections=self._max_connections,
+                        keepalive_expiry=KEEPALIVE_SECONDS,
+                    )
+                self._pools[key] = pool
+            return pool, proxy
+
+    def open_connections(self) -> int:
+        """Connections open right now in the direct pools (for tests of connection reuse)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return sum(pool.open_connections() for pool in pools if isinstance(pool, ConnectionPool))
 
     def close(self) -> None:
         """Close every pooled connection."""
         with self._lock:
-            for client in (self._verified, self._unverified):
-                if client is not None:
-                    client.close()
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
 
-    def _bounded_sleep(self, seconds: float) -> None:
-        """Wait before a retry, never past the run's deadline (the next attempt then reports it)."""
-        self._sleep(self._control.cap(seconds) if self._control is not None else seconds)
+    # --- one attempt -----------------------------------------------------------------------------
 
-    def _request_timeout(self) -> dict[str, float]:
+    def _timeout_extension(self) -> dict[str, float]:
         """The configured timeouts, shortened so that no request outlives the run's deadline."""
         limits = {
             "connect": self._timeouts.connect,
@@ -347,228 +165,140 @@ class Transport:
             return limits
         return {name: self._control.cap(seconds) for name, seconds in limits.items()}
 
-    def _exchange(
-        self, method: str, url: str, headers: Mapping[str, str], content: Body, verify: bool
-    ) -> httpcore.Response:
+    def _exchange(self, request: HttpRequest) -> httpcore.Response:
         """Send one request and return the response with its body still to be read."""
-        request = httpcore.Request(
-            method,
-            url,
-            headers=wire_headers(url, headers, content),
-            content=content,
-            extensions={"timeout": self._request_timeout()},
+        pool, proxy = self._pool(request.url, request.verify)
+        wire = httpcore.Request(
+            request.method,
+            request.url,
+            headers=wire_headers(request.url, request.headers, request.body),
+            content=request.body,
+            extensions={"timeout": self._timeout_extension()},
         )
-        response = self._client(url, verify).handle_request(request)
-        _log.debug("HTTP Request: %s %s %d", method, url, response.status)
+        try:
+            response = pool.handle_request(wire)
+        except httpcore.ProxyError as exc:
+            raise _proxy_refused(request, proxy, exc) from exc
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            if proxy is not None and not is_tls_failure(exc):
+                raise TransientError(
+                    f"{request.context}: cannot connect to proxy {proxy} (from {proxy.variable}): "
+                    f"{describe(exc)}",
+                    hint="check the proxy variables, or list the registry in NO_PROXY",
+                    unreachable=True,
+                    cause="connect",
+                ) from exc
+            raise
+        via = f" via {proxy}" if proxy is not None else ""
+        _log.debug("HTTP Request: %s %s%s %d", request.method, request.url, via, response.status)
         return response
 
-    def _open(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, str | list[str]] | None,
-        content: Body,
-        verify: bool,
-        context: str,
-    ) -> httpcore.Response:
-        """One attempt: send and return the open response, or raise :class:`Retryable` / our error."""
+    def _open(self, request: HttpRequest) -> StreamedResponse:
+        """One attempt: the open response (the caller closes it), or our error."""
         if self._control is not None:
-            self._control.check(context, cleanup=method == "DELETE")
-        target = with_params(url, params) if params else url
+            self._control.check(request.context, cleanup=request.method == "DELETE")
         try:
-            response = self._exchange(method, target, headers, content, verify)
+            response = self._exchange(request)
+        except httpcore.ConnectTimeout as exc:
+            raise TransientError(
+                f"{request.context}: connecting timed out ({describe(exc)})",
+                unreachable=True,
+                cause="connect",
+            ) from exc
         except httpcore.TimeoutException as exc:
-            raise Retryable(f"timed out ({_describe(exc)})") from exc
+            raise TransientError(f"{request.context}: timed out ({describe(exc)})", cause="timeout") from exc
         except (httpcore.NetworkError, httpcore.RemoteProtocolError) as exc:
             if is_certificate_failure(exc):
                 raise RegistryError(
-                    f"{context}: TLS certificate verification failed: {_describe(exc)}",
-                    hint="pass the registry's CA file, or declare the registry insecure if that is intended",
+                    f"{request.context}: TLS certificate verification failed: {describe(exc)}",
+                    hint="pass the registry's CA file (--ca-file), or declare the registry insecure "
+                    "(--insecure-registry) if that is intended",
                 ) from exc
-            raise Retryable(f"connection failed ({_describe(exc)})") from exc
+            refused = isinstance(exc, httpcore.ConnectError)
+            raise TransientError(
+                f"{request.context}: connection failed ({describe(exc)})",
+                unreachable=refused,
+                cause="connect" if refused else "connection",
+            ) from exc
         except (httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
             # A malformed URL or header, or a server that does not speak HTTP: not worth retrying.
-            raise RegistryError(f"{context}: request failed: {_describe(exc)}") from exc
+            raise RegistryError(f"{request.context}: request failed: {describe(exc)}") from exc
+        streamed = StreamedResponse(
+            response.status, header_map(response), request.url, response, request.context, self._control
+        )
         if response.status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(_headers(response).get("retry-after"), time.time())
-            response.close()
-            raise Retryable(f"HTTP {response.status}", retry_after)
-        return response
-
-    def _open_with_retries(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, str | list[str]] | None,
-        content: Body,
-        verify: bool,
-        context: str,
-    ) -> httpcore.Response:
-        def attempt() -> httpcore.Response:
-            return self._open(
-                method, url, headers=headers, params=params, content=content, verify=verify, context=context
-            )
-
-        # A streamed body can be sent only once; the caller retries the whole operation.
-        replayable = content is None or isinstance(content, bytes)
-        try:
             try:
-                return attempt()
-            except Retryable as first:
-                if not replayable:
-                    raise
-                return retry_after_failure(attempt, first, self._retry, self._bounded_sleep)
-        except Retryable as exc:
-            tries = self._retry.attempts if replayable else 1
-            raise TransientError(
-                f"{context}: {exc.reason} after {tries} attempt(s)",
-                hint="the registry may be overloaded or unreachable; try again later",
-            ) from exc
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str | list[str]] | None = None,
-        content: Body = None,
-        verify: bool = True,
-        context: str,
-        limit: int | None = None,
-    ) -> HttpResponse:
-        """Send a request and read the whole answer; transient failures are retried.
-
-        ``content`` given as bytes is replayed on retries; an iterable is streamed once.
-        ``context`` names the registry and image in error messages. An answer longer than
-        ``limit`` bytes (default :data:`MAX_RESPONSE_BYTES`) is refused.
-        """
-        # A body cut off mid-read is as transient as a refused connection: ask again (when the
-        # request can be replayed), or a reset while reading a manifest would fail the image.
-        replayable = content is None or isinstance(content, bytes)
-        reads = max(1, self._retry.attempts) if replayable else 1
-        for read in range(1, reads + 1):
-            response = self._open_with_retries(
-                method,
-                url,
-                headers=headers or {},
-                params=params,
-                content=content,
-                verify=verify,
-                context=context,
-            )
-            headers_read = _headers(response)
-            try:
-                body = _read_bounded(response, headers_read, limit or MAX_RESPONSE_BYTES, context)
-            except (*_EXCHANGE_ERRORS, httpcore.ProtocolError) as exc:
-                if read == reads:
-                    lost = f"{context}: connection lost while reading: {_describe(exc)}"
-                    raise TransientError(lost) from exc
-                self._sleep(min(self._retry.backoff * read, self._retry.max_backoff))
-                continue
+                details = error_details(streamed.read(limit=64 * 1024))
+            except RegistryError:
+                details = ""
             finally:
-                response.close()
-            return HttpResponse(response.status, headers_read, body, with_params(url, params or {}))
-        raise AssertionError("unreachable: the last read returns or raises")  # pragma: no cover
+                streamed.close()
+            retry_after = parse_retry_after(streamed.header("retry-after"), time.time())
+            suffix = f" ({details})" if details else ""
+            raise TransientError(
+                f"{request.context}: HTTP {response.status}{suffix}",
+                hint="the registry may be overloaded or unreachable; try again later",
+                retry_after=retry_after,
+                cause=f"HTTP {response.status}",
+            )
+        return streamed
+
+    def _send_once(self, request: HttpRequest) -> HttpResponse:
+        streamed = self._open(request)
+        try:
+            return streamed.complete(request.limit or MAX_RESPONSE_BYTES)
+        finally:
+            streamed.close()
+
+    # --- what callers use ------------------------------------------------------------------------
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        """Send a request and read the whole answer (bounded by ``request.limit``).
+
+        A request that can be sent again is retried on transient failures; the response is
+        returned whatever its status otherwise (callers decide what 404 means).
+        """
+        if request.retry and request.replayable:
+            return self.retrier.call(lambda: self._send_once(request), key=request.netloc)
+        self.retrier.check_reachable(request.netloc)
+        return self._send_once(request)
 
     @contextmanager
-    def stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        verify: bool = True,
-        context: str,
-    ) -> Iterator[StreamedResponse]:
-        """Open a response whose body is read lazily; opening is retried, reading is not."""
-        response = self._open_with_retries(
-            method, url, headers=headers or {}, params=None, content=None, verify=verify, context=context
-        )
+    def open(self, request: HttpRequest) -> Iterator[StreamedResponse]:
+        """One attempt at a response whose body is read lazily; the caller retries (it can resume)."""
+        self.retrier.check_reachable(request.netloc)
+        streamed = self._open(request)
         try:
-            yield StreamedResponse(response.status, _headers(response), url, response, context, self._control)
+            yield streamed
         finally:
-            response.close()
+            streamed.close()
 
     def probe(self, url: str, *, verify: bool) -> ProbeOutcome:
         """One GET without retries: the HTTP status, or whether TLS failed or nobody answered."""
+        request = HttpRequest("GET", url, context=f"contacting {url}", verify=verify)
+        if self._control is not None:
+            self._control.check(request.context)
         try:
-            if self._control is not None:
-                self._control.check(f"contacting {url}")
-            response = self._exchange("GET", url, {}, None, verify)
-        except (*_EXCHANGE_ERRORS, httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
+            response = self._exchange(request)
+        except TransientError:
+            return "unreachable"
+        except (*EXCHANGE_ERRORS, httpcore.ProtocolError, httpcore.UnsupportedProtocol, ValueError) as exc:
             return "tls-error" if is_tls_failure(exc) else "unreachable"
+        except RegistryError:
+            return "unreachable"
         response.close()
         return response.status
 
 
-# --- registry error documents -------------------------------------------------------------------
-
-
-def error_details(content: bytes) -> str:
-    """The ``code: message`` pairs of a registry error document, or a short excerpt of the body."""
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        text = content[:200].decode("utf-8", "replace").strip()
-        return text
-    errors = document.get("errors") if isinstance(document, dict) else None
-    if not isinstance(errors, list):
-        return ""
-    parts = []
-    for item in errors:
-        if isinstance(item, dict):
-            code = str(item.get("code", "")).strip()
-            message = str(item.get("message", "")).strip()
-            parts.append(": ".join(part for part in (code, message) if part))
-    return "; ".join(part for part in parts if part)
-
-
-def error_codes(content: bytes) -> frozenset[str]:
-    """The ``code`` values of a registry error document (empty when it is not one)."""
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return frozenset()
-    errors = document.get("errors") if isinstance(document, dict) else None
-    if not isinstance(errors, list):
-        return frozenset()
-    return frozenset(str(item.get("code")) for item in errors if isinstance(item, dict) and item.get("code"))
-
-
-def raise_for_status(response: HttpResponse, *, registry: str, subject: str, action: str) -> None:
-    """Turn an unsuccessful response into the matching error; 2xx returns quietly.
-
-    ``subject`` names the repository or image and ``action`` what we were doing, so the message tells
-    the operator what failed where.
-    """
-    if 200 <= response.status < 300:
-        return
-    _raise_status(response, registry=registry, subject=subject, action=action)
-
-
-def _raise_status(response: HttpResponse, *, registry: str, subject: str, action: str) -> NoReturn:
-    details = error_details(response.content)
-    suffix = f": {details}" if details else ""
-    where = f"{action} {subject} on registry {registry}"
-    status = response.status
-    codes = error_codes(response.content)
-    if status in (401, 403):
-        raise AuthenticationError(
-            f"{where} was refused (HTTP {status}){suffix}",
-            hint="check the credentials for this registry (ContainerImageRegistryCredentials or an auth "
-            "file); some registries also answer this way when the repository does not exist",
+def _proxy_refused(request: HttpRequest, proxy: Proxy | None, exc: httpcore.ProxyError) -> Exception:
+    """A proxy that would not open the tunnel: its login is wrong (no retry), or it is busy (retry)."""
+    status = str(exc).split(" ", 1)[0]
+    where = f"{request.context}: proxy {proxy} (from {proxy.variable if proxy else '?'}) refused the tunnel"
+    if status == "407":
+        return RegistryError(
+            f"{where}: it wants a login (HTTP 407)",
+            hint="put the proxy's user and password in the proxy URL: http://USER:PASSWORD@HOST:PORT",
         )
-    if status == 404:
-        raise NotFoundError(f"{where} failed: not found (HTTP 404){suffix}")
-    if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:
-        raise DigestMismatchError(
-            f"{where} failed: the registry rejected the content (HTTP {status}){suffix}"
-        )
-    if status in RETRYABLE_STATUSES:
-        raise TransientError(f"{where} failed (HTTP {status}){suffix}")
-    raise RegistryError(f"{where} failed (HTTP {status}){suffix}")
+    if status.isdigit() and int(status) in RETRYABLE_STATUSES:
+        return TransientError(f"{where} (HTTP {status})", cause=f"proxy {status}")
+    return RegistryError(f"{where} ({exc})", hint="check that the proxy allows CONNECT to this registry")

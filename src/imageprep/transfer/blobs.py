@@ -2,36 +2,41 @@
 
 In order: this run already put it in another repository of the same store (mount it, without
 asking first whether it is there); it is already there; another image is uploading it right now
-(wait, then mount); otherwise stream it from the source through the digest check. A stream that
-breaks with a transient error is fetched again from the start a bounded number of times: a
-half-received blob is never resumed or committed.
+(wait, then mount); otherwise stream it from the source through a spool (:mod:`.spool`), which
+resumes a download cut mid-body, lets a dropped upload be sent again without downloading again,
+and checks the digest before the destination commits. Bytes that arrive damaged are fetched again
+from the start, a few times, through the run's retrier.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 
-from imageprep.model.errors import DigestMismatchError, ImageprepError, TransferError, TransientError
+from imageprep.model.errors import DigestMismatchError, ImageprepError, TransferError
 from imageprep.model.manifest import Descriptor
-from imageprep.model.verify import verified_chunks
+from imageprep.model.retry import Retrier
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.ledger import BlobLedger, Claim, InFlight, Known
 from imageprep.transfer.listener import BlobAction, TransferListener
 from imageprep.transfer.report import BlobCounts
+from imageprep.transfer.spool import SpooledBlob
+
+# Bytes damaged in transit fail the digest check; fetching again cures that, while a source that
+# really serves bad bytes fails the same way every time, so a few fetches are enough.
+FETCHES = 3
 
 
 @dataclass(frozen=True, slots=True)
 class BlobPolicy:
-    """Bounds on blob work: fetch attempts on transient failures, and how long to wait for others."""
+    """How long to wait for another image's upload of a shared blob, and how often to take over."""
 
-    attempts: int = 3
-    retry_delay: float = 0.5
     wait_timeout: float = 3600.0
     # An upload we waited on may fail; we then try ourselves, at most this many times in all.
     claim_rounds: int = 3
+    spool_directory: Path | None = None
 
 
 class ImageTally:
@@ -41,13 +46,15 @@ class ImageTally:
         self._lock = threading.Lock()
         self._counts = BlobCounts()
 
-    def add(self, action: BlobAction, size: int = 0) -> None:
-        """Count one blob that reached the destination by ``action`` (``size`` bytes streamed)."""
+    def add(self, action: BlobAction, size: int = 0, refetched: int = 0) -> None:
+        """Count one blob that reached the destination by ``action`` (``size`` bytes downloaded,
+        ``refetched`` of them a second time)."""
         delta = BlobCounts(
             copied=int(action is BlobAction.COPIED),
             mounted=int(action is BlobAction.MOUNTED),
             present=int(action is BlobAction.PRESENT),
             bytes_transferred=size,
+            bytes_refetched=refetched,
         )
         with self._lock:
             self._counts = self._counts + delta
@@ -61,10 +68,13 @@ class ImageTally:
 class BlobCopier:
     """Puts blobs into destination repositories for every image of one run."""
 
-    def __init__(self, ledger: BlobLedger, listener: TransferListener, policy: BlobPolicy) -> None:
+    def __init__(
+        self, ledger: BlobLedger, listener: TransferListener, policy: BlobPolicy, retrier: Retrier
+    ) -> None:
         self._ledger = ledger
         self._listener = listener
         self._policy = policy
+        self._retrier = retrier
 
     def ensure(self, job: CopyJob, descriptor: Descriptor, tally: ImageTally) -> BlobAction:
         """Make ``descriptor``'s blob available in the job's destination repository (blocking)."""
@@ -96,12 +106,13 @@ class BlobCopier:
         assert not isinstance(outcome, InFlight)
         return self._count(job, descriptor, tally, outcome)
 
-    def _count(
-        self, job: CopyJob, descriptor: Descriptor, tally: ImageTally, action: BlobAction
-    ) -> BlobAction:
-        tally.add(action, descriptor.size if action is BlobAction.COPIED else 0)
-        self._listener.blob_finished(job, descriptor.digest, action)
-        return action
+    def _count(self, job: CopyJob, descriptor: Descriptor, tally: ImageTally, done: _Done) -> BlobAction:
+        # Whatever was downloaded beyond one copy of the blob was fetched twice.
+        tally.add(
+            done.action, done.downloaded, max(0, done.downloaded - descriptor.size) if done.downloaded else 0
+        )
+        self._listener.blob_finished(job, descriptor.digest, done.action)
+        return done.action
 
     def _ensure(
         self,
@@ -111,7 +122,7 @@ class BlobCopier:
         defer: bool,
         pending: InFlight | None = None,
         fresh: bool = False,
-    ) -> BlobAction | InFlight:
+    ) -> _Done | InFlight:
         store = job.destination.location
         repository = job.destination_repository
         digest = descriptor.digest
@@ -125,7 +136,7 @@ class BlobCopier:
                     return self._mount_or_copy(job, descriptor, earlier)
                 if not fresh and job.destination.has_blob(repository, digest):
                     self._ledger.record(store, digest, repository)
-                    return BlobAction.PRESENT
+                    return _Done(BlobAction.PRESENT)
                 state = self._ledger.claim(store, digest)
                 if isinstance(state, Claim):
                     return self._copy_claimed(job, descriptor, state)
@@ -160,50 +171,58 @@ class BlobCopier:
                 hint="the destination or source is very slow; run again (finished blobs are skipped)",
             ) from None
 
-    def _copy_claimed(self, job: CopyJob, descriptor: Descriptor, claim: Claim) -> BlobAction:
+    def _copy_claimed(self, job: CopyJob, descriptor: Descriptor, claim: Claim) -> _Done:
         try:
-            self._stream(job, descriptor)
+            downloaded = self._stream(job, descriptor)
         except BaseException as exc:
             self._ledger.abandon(claim, exc)
             raise
         self._ledger.finish(claim, job.destination_repository)
-        return BlobAction.COPIED
+        return _Done(BlobAction.COPIED, downloaded)
 
-    def _mount_or_copy(self, job: CopyJob, descriptor: Descriptor, holder: str) -> BlobAction:
+    def _mount_or_copy(self, job: CopyJob, descriptor: Descriptor, holder: str) -> _Done:
         repository = job.destination_repository
         if holder == repository:
-            return BlobAction.PRESENT
+            return _Done(BlobAction.PRESENT)
         if job.destination.mount_blob(repository, descriptor.digest, holder):
             self._ledger.record(job.destination.location, descriptor.digest, repository)
-            return BlobAction.MOUNTED
+            return _Done(BlobAction.MOUNTED)
         # The store cannot mount (or refused this once): copying is slower but still correct.
-        self._stream(job, descriptor)
-        return BlobAction.COPIED
+        return _Done(BlobAction.COPIED, self._stream(job, descriptor))
 
-    def _stream(self, job: CopyJob, descriptor: Descriptor) -> None:
-        attempts = max(1, self._policy.attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                self._stream_once(job, descriptor)
-                return
-            except (TransientError, DigestMismatchError) as exc:
-                # Bytes damaged in transit fail the digest check (ours, or the destination's): a
-                # fresh fetch cures that; a source that really serves bad bytes fails every time.
-                if attempt == attempts:
-                    raise type(exc)(
-                        f"blob {descriptor.digest} of {job.source_name}: gave up after {attempts} "
-                        f"attempts: {exc.message}",
-                        hint=exc.hint,
-                    ) from exc
-                time.sleep(self._policy.retry_delay * attempt)
+    def _stream(self, job: CopyJob, descriptor: Descriptor) -> int:
+        """Copy the blob's bytes from the job's source; how many bytes that downloaded.
 
-    def _stream_once(self, job: CopyJob, descriptor: Descriptor) -> None:
+        Bytes that arrive damaged are fetched again, whole (a source that really serves bad bytes
+        fails the same way every time, so only a few times).
+        """
+        attempts = self._retrier.attempts(job.source.location, retry_on=(DigestMismatchError,), limit=FETCHES)
+        downloaded = 0
+
         def on_bytes(count: int) -> None:
             self._listener.bytes_transferred(job, count)
 
-        with job.source.read_blob(job.source_repository, descriptor) as chunks:
-            job.destination.write_blob(
-                job.destination_repository,
+        while True:
+            with SpooledBlob(
+                job.source,
+                job.source_repository,
                 descriptor,
-                verified_chunks(chunks, descriptor, job.source_name, on_bytes),
-            )
+                self._retrier,
+                where=job.source_name,
+                on_bytes=on_bytes,
+                directory=self._policy.spool_directory,
+            ) as body:
+                try:
+                    job.destination.write_blob(job.destination_repository, descriptor, body)
+                    return downloaded + body.downloaded
+                except DigestMismatchError as exc:
+                    downloaded += body.downloaded
+                    attempts.failed(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """How a blob got there, and how many bytes were downloaded for it."""
+
+    action: BlobAction
+    downloaded: int = 0

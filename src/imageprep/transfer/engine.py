@@ -18,6 +18,7 @@ from imageprep.model.control import wait_interruptibly
 from imageprep.model.errors import DigestMismatchError, ImageprepError, UnsupportedMediaTypeError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import host_architecture, select_child
+from imageprep.model.retry import Retrier
 from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
 from imageprep.transfer.inventory import DestinationInventory
 from imageprep.transfer.jobs import CopyJob, is_digest
@@ -59,6 +60,7 @@ class TransferEngine:
         listener: TransferListener | None = None,
         architecture: str | None = None,
         policy: BlobPolicy | None = None,
+        retrier: Retrier | None = None,
     ) -> None:
         if concurrency < 1 or (image_concurrency is not None and image_concurrency < 1):
             raise ValueError("concurrency must be at least 1")
@@ -67,12 +69,13 @@ class TransferEngine:
         self._listener: TransferListener = listener if listener is not None else NullListener()
         self._architecture = architecture or host_architecture()
         self._policy = policy or BlobPolicy()
+        self._retrier = retrier or Retrier()
 
     def run(self, jobs: Sequence[CopyJob]) -> TransferReport:
         """Copy every job; one image failing never stops the others (it is listed as failed)."""
         started = time.monotonic()
         self._listener.run_started(len(jobs))
-        copier = BlobCopier(BlobLedger(), self._listener, self._policy)
+        copier = BlobCopier(BlobLedger(), self._listener, self._policy, self._retrier)
         inventory = DestinationInventory()
         # Blob pool first so it shuts down last: image tasks submit into it until they finish.
         with (
@@ -206,6 +209,7 @@ def copy_images(
     listener: TransferListener | None = None,
     architecture: str | None = None,
     policy: BlobPolicy | None = None,
+    retrier: Retrier | None = None,
 ) -> TransferReport:
     """Copy ``jobs`` with a new :class:`TransferEngine`; see there for the rules."""
     engine = TransferEngine(
@@ -214,5 +218,6 @@ def copy_images(
         listener=listener,
         architecture=architecture,
         policy=policy,
+        retrier=retrier,
     )
     return engine.run(jobs)

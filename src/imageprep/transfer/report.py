@@ -34,6 +34,7 @@ class BlobCounts:
     mounted: int = 0
     present: int = 0
     bytes_transferred: int = 0
+    bytes_refetched: int = 0
 
     def __add__(self, other: BlobCounts) -> BlobCounts:
         return BlobCounts(
@@ -41,6 +42,7 @@ class BlobCounts:
             mounted=self.mounted + other.mounted,
             present=self.present + other.present,
             bytes_transferred=self.bytes_transferred + other.bytes_transferred,
+            bytes_refetched=self.bytes_refetched + other.bytes_refetched,
         )
 
 
@@ -67,6 +69,7 @@ class ImageResult:
             "blobs_mounted": self.blobs.mounted,
             "blobs_present": self.blobs.present,
             "bytes": self.blobs.bytes_transferred,
+            "bytes_refetched": self.blobs.bytes_refetched,
             "seconds": round(self.seconds, 3),
         }
         if self.error is not None:
@@ -132,6 +135,7 @@ class TransferReport:
             "blobs_mounted": blobs.mounted,
             "blobs_present": blobs.present,
             "bytes": blobs.bytes_transferred,
+            "bytes_refetched": blobs.bytes_refetched,
             "seconds": round(self.seconds, 3),
             "failures": [{"source": r.source, "error": r.error} for r in self.failed],
             "images": [result.to_dict() for result in self.images],

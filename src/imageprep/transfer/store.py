@@ -7,10 +7,10 @@ API paths (``tripleomaster/centos-binary-nova-api``); references are tags or dig
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.manifest import Descriptor, Manifest
 
 
@@ -38,12 +38,21 @@ class ImageStore(Protocol):
         """Whether the repository can already serve this blob."""
         ...
 
-    def read_blob(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        """Stream a blob's bytes; the caller verifies the digest."""
+    def read_blob(
+        self, repository: str, descriptor: Descriptor, start: int = 0
+    ) -> AbstractContextManager[BlobStream]:
+        """Stream a blob's bytes from offset ``start`` (the stream's ``start`` says where it really
+        begins: 0 when the store can only serve the whole blob); the caller verifies the digest.
+
+        One attempt: a stream that breaks raises ``TransientError`` and the caller resumes it.
+        """
         ...
 
-    def write_blob(self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Store a blob from a stream; nothing is committed if the stream raises."""
+    def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
+        """Store a blob; nothing is committed if the body's stream raises.
+
+        The store may open the body more than once (to retry an upload from the first byte).
+        """
         ...
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:

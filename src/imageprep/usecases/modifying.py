@@ -10,36 +10,34 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imageprep.model.errors import ImageprepError
+from imageprep.model.location import Location
 from imageprep.model.reference import ImageReference
 from imageprep.modify.buildah import Buildah, BuildahSettings
 from imageprep.modify.recipes import check_request, modify
 from imageprep.modify.request import ModifyRequest
 from imageprep.prepare.evaluate import PreparedImage
-from imageprep.prepare.localstorage import fetch_into_storage, local_name, send_from_storage
-from imageprep.registry.session import RegistrySession
 from imageprep.transfer.report import ImageResult, Outcome
-from imageprep.transfer.store import ImageStore
+from imageprep.usecases.cleanup import Cleanup
+from imageprep.usecases.localstorage import fetch_into_storage, local_name, send_from_storage
+from imageprep.usecases.session import Session
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class ModifySettings:
-    """How images are modified: buildah's storage, where Ansible roles are, scratch space.
-
-    ``keep_local_images`` leaves the pulled and the modified image in local storage (for
-    inspection); by default both are removed once pushed, like the original's full cleanup.
-    """
+    """How images are modified: buildah's storage, where Ansible roles are, scratch space, and
+    which of the images pulled and built stay in local storage (``cleanup``)."""
 
     buildah: BuildahSettings = field(default_factory=BuildahSettings)
     roles_path: tuple[Path, ...] = ()
     work_dir: Path | None = None
-    keep_local_images: bool = False
+    cleanup: Cleanup = Cleanup.FULL
 
 
 def _unmodified_target(image: PreparedImage) -> ImageReference:
@@ -57,7 +55,7 @@ def _request(image: PreparedImage, source_name: str) -> ModifyRequest:
         append_tag=image.append_tag,
         role=image.entry.modify_role,
         variables=dict(image.entry.modify_vars or {}),
-        target_image=f"{image.destination}/{base.path}:{base.tag}",
+        target_image=f"{image.destination.host}/{base.path}:{base.tag}",
     )
 
 
@@ -74,22 +72,15 @@ def check_modifiable(images: Sequence[PreparedImage]) -> None:
 
 
 def modify_one(
-    image: PreparedImage,
-    session: RegistrySession,
-    buildah: Buildah,
-    settings: ModifySettings,
-    destination: ImageStore | None = None,
+    image: PreparedImage, session: Session, buildah: Buildah, settings: ModifySettings
 ) -> ImageResult:
-    """Pull, modify and push one image, unless its modified tag is already at the destination.
-
-    ``destination`` is the store behind ``image.destination`` (default: that registry over HTTP).
-    """
+    """Pull, modify and push one image, unless its modified tag is already at the destination."""
     assert image.destination is not None
     started = time.monotonic()
     source = image.pull_from
     target = image.target
-    destination = destination if destination is not None else session.client(image.destination)
-    destination_name = f"{image.destination}/{target.path}:{target.reference}"
+    destination = session.store(image.destination)
+    destination_name = f"{image.destination.host}/{target.path}:{target.reference}"
     try:
         present = destination.manifest_digest(target.repository, target.reference)
         if present is not None:
@@ -104,33 +95,35 @@ def modify_one(
         source_name = local_name(source)
         request = _request(image, source_name)
         check_request(request)  # a bad rpms_path fails before a large image is pulled
-        made: list[str] = []
+        made: list[tuple[str, bool]] = []  # (name, whether it is the modified image)
         # An image the operator already had under that name is refreshed but not removed after.
         had_source = buildah.image_exists(source_name)
         try:
             fetch_into_storage(
-                session.client(source.registry),
+                session.store(Location.registry(source.registry)),
                 source.repository,
                 source.reference,
                 buildah,
                 source_name,
+                retrier=session.retrier,
                 work_dir=settings.work_dir,
             )
             if not had_source:
-                made.append(source_name)
+                made.append((source_name, False))
             result_name = modify(buildah, request, roles_path=settings.roles_path)
-            made.append(result_name)
+            made.append((result_name, True))
             pushed = send_from_storage(
                 buildah,
                 result_name,
                 destination,
                 target.repository,
                 target.reference,
+                retrier=session.retrier,
                 work_dir=settings.work_dir,
             )
         finally:
-            if not settings.keep_local_images:
-                for name in reversed(made):  # the modified image first, then its base
+            for name, modified in reversed(made):  # the modified image first, then its base
+                if settings.cleanup.removes(modified=modified):
                     buildah.remove_image(name)
         return replace(
             pushed, source=str(source), destination=destination_name, seconds=time.monotonic() - started
@@ -143,19 +136,15 @@ def modify_one(
 
 def modify_prepared(
     images: Sequence[PreparedImage],
-    session: RegistrySession,
+    session: Session,
     settings: ModifySettings | None = None,
     buildah: Buildah | None = None,
-    store_for: Callable[[PreparedImage], ImageStore] | None = None,
 ) -> list[ImageResult]:
-    """Modify every image marked ``modified`` that has a destination (each destination once).
-
-    ``store_for`` gives the store an image is pushed into (default: its destination registry).
-    """
+    """Modify every image marked ``modified`` that has a destination (each destination once)."""
     settings = settings or ModifySettings()
     builder = buildah or Buildah(settings.buildah)
     results: list[ImageResult] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[Location, str]] = set()
     for image in images:
         if not image.modified or not image.destination:
             continue
@@ -163,8 +152,7 @@ def modify_prepared(
         if key in seen:
             continue
         seen.add(key)
-        store = store_for(image) if store_for is not None else None
-        result = modify_one(image, session, builder, settings, store)
+        result = modify_one(image, session, builder, settings)
         LOG.info("%s -> %s: %s", result.source, result.destination, result.outcome.value)
         results.append(result)
     return results

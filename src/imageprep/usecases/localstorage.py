@@ -13,6 +13,7 @@ from pathlib import Path
 
 from imageprep.model.errors import TransferError
 from imageprep.model.reference import ImageReference
+from imageprep.model.retry import Retrier
 from imageprep.modify.buildah import Buildah
 from imageprep.modify.dirstore import DirImageStore
 from imageprep.modify.imageinfo import image_info
@@ -35,8 +36,8 @@ def local_name(reference: ImageReference) -> str:
     return f"{reference.registry}/{reference.path}:{tag}"
 
 
-def _single(job: CopyJob) -> ImageResult:
-    report = TransferEngine(concurrency=_CONCURRENCY).run([job])
+def _single(job: CopyJob, retrier: Retrier | None) -> ImageResult:
+    report = TransferEngine(concurrency=_CONCURRENCY, retrier=retrier).run([job])
     return report.images[0]
 
 
@@ -47,13 +48,17 @@ def fetch_into_storage(
     buildah: Buildah,
     name: str,
     *,
+    retrier: Retrier | None = None,
     work_dir: Path | None = None,
 ) -> None:
-    """Copy an image from a store into local storage under ``name`` (this host's architecture)."""
+    """Copy an image from a store into local storage under ``name`` (this host's architecture).
+
+    ``retrier`` is the run's (its policy, budget and deadline); the default retries on its own.
+    """
     with tempfile.TemporaryDirectory(prefix="imageprep-fetch-", dir=work_dir) as scratch:
         layout = DirImageStore(Path(scratch) / "image", STORAGE_PREFIX.rstrip(":"))
         job = CopyJob(source, repository, reference, layout, repository, LOCAL_TAG)
-        result = _single(job)
+        result = _single(job, retrier)
         if result.outcome is Outcome.FAILED:
             raise TransferError(f"cannot fetch {job.source_name} into local storage: {result.error}")
         image_id = buildah.pull_dir(layout.path, subject=name)
@@ -67,6 +72,7 @@ def send_from_storage(
     repository: str,
     tag: str,
     *,
+    retrier: Retrier | None = None,
     work_dir: Path | None = None,
 ) -> ImageResult:
     """Copy local image ``name`` to ``destination`` as ``repository:tag``, keeping its manifest format.
@@ -80,4 +86,4 @@ def send_from_storage(
         buildah.push_dir(name, path, format_=info.push_format)
         layout = DirImageStore(path, f"{STORAGE_PREFIX}{reference.registry}", reference.reference)
         job = CopyJob(layout, reference.path, reference.reference, destination, repository, tag)
-        return _single(job)
+        return _single(job, retrier)

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imageprep.model.errors import ImageprepError, ModificationError
+from imageprep.model.location import Location
 from imageprep.model.reference import ImageReference
 from imageprep.modify.buildah import Buildah
 from imageprep.modify.recipes import modify
 from imageprep.modify.request import ModifyRequest
 from imageprep.modify.rpms import find_rpms
-from imageprep.prepare.localstorage import fetch_into_storage
-from imageprep.registry.session import RegistrySession
+from imageprep.settings import Settings
+from imageprep.usecases.localstorage import fetch_into_storage
+from imageprep.usecases.session import Session
 
 LOG = logging.getLogger(__name__)
 DEFAULT_HOTFIX_TAG = "latest"
@@ -48,18 +50,19 @@ def local_image_name(image: str) -> str:
     return f"{reference.name}:{reference.tag or 'latest'}"
 
 
-def _hotfix_one(
-    image: str, rpms_path: Path, tag: str, buildah: Buildah, session: RegistrySession | None
-) -> HotfixResult:
+def _hotfix_one(image: str, rpms_path: Path, tag: str, buildah: Buildah, session: Session) -> HotfixResult:
     try:
         name = local_image_name(image)
         if not buildah.image_exists(name):
-            if session is None:
-                raise ModificationError(f"{name} is not in local container storage")
             reference = ImageReference.parse(name)
             LOG.info("%s is not in local storage; fetching it from %s", name, reference.registry)
             fetch_into_storage(
-                session.client(reference.registry), reference.repository, reference.reference, buildah, name
+                session.store(Location.registry(reference.registry)),
+                reference.repository,
+                reference.reference,
+                buildah,
+                name,
+                retrier=session.retrier,
             )
         request = ModifyRequest(
             source_image=name,
@@ -71,17 +74,20 @@ def _hotfix_one(
         return HotfixResult(image, error=str(exc))
 
 
-def hotfix_images(
+def hotfix(
     images: Sequence[str],
     rpms_path: Path,
-    buildah: Buildah,
+    settings: Settings,
     *,
     tag: str = DEFAULT_HOTFIX_TAG,
-    session: RegistrySession | None = None,
+    buildah: Buildah | None = None,
 ) -> list[HotfixResult]:
-    """Hotfix every image; a bad RPM directory fails them all at once, before any build."""
+    """Hotfix every image (fetched from its registry when not in local storage); one failing never
+    stops the others. A bad RPM directory fails them all at once, before any build."""
     try:
         find_rpms(rpms_path)
     except ModificationError as exc:
         raise ModificationError(f"cannot hotfix {', '.join(images)}: {exc.message}", hint=exc.hint) from exc
-    return [_hotfix_one(image, rpms_path, tag, buildah, session) for image in images]
+    builder = buildah or Buildah()
+    with Session(settings) as session:
+        return [_hotfix_one(image, rpms_path, tag, builder, session) for image in images]
