@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(skopeo docker-registry apache2-utils python3-venv buildah podman rpm busybox-static apache2 nginx)
+APT_PACKAGES=(skopeo docker-registry apache2-utils python3-venv buildah podman rpm busybox-static apache2 nginx tinyproxy)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -244,3 +244,40 @@ def test_a_role_from_roles_path_modifies_images_during_prepare(
     _, config = _pull(registry, "tripleomaster/centos-binary-nova-api:current-tripleo-foo", tmp_path, "r")
     labels = config["config"]["Labels"]  # type: ignore[index]
     assert labels["foo_version"] == "1.0.1" and labels["build_tool"] == "buildah"
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept"),
+    [
+        ("full", set()),
+        ("partial", {"current-tripleo-hotfix"}),  # the modified images stay, the pulled ones go
+        ("none", {"current-tripleo", "current-tripleo-hotfix"}),
+    ],
+)
+def test_cleanup_says_which_images_a_modification_leaves_in_local_storage(
+    imageprep: Run,
+    tmp_path: Path,
+    registry: RunningRegistry,
+    storage: ScratchStorage,
+    mode: str,
+    kept: set[str],
+) -> None:
+    rpms = tmp_path / "nova-hotfix-pkgs"
+    make_rpm(rpms, PACKAGE)
+    _write_environment(
+        tmp_path,
+        registry,
+        modify_role="tripleo-modify-image",
+        modify_append_tag="-hotfix",
+        modify_vars={"tasks_from": "rpm_install.yml", "rpms_path": str(rpms)},
+    )
+    imageprep("prepare", "-e", "env.yaml", "--output-env-file", "out.yaml", "--cleanup", mode, check=True)
+    expected = {f"{registry.host}/tripleomaster/centos-binary-{name}:{tag}" for name in NAMES for tag in kept}
+    assert set(storage.images()) == expected
+    assert storage.containers() == []
+
+
+def test_an_unknown_cleanup_mode_is_refused_before_anything_happens(imageprep: Run) -> None:
+    done = imageprep("prepare", "--cleanup", "some", "--dry-run", "--offline")
+    assert done.returncode == 2
+    assert "invalid choice: 'some' (choose from 'full', 'partial', 'none')" in done.stderr

@@ -147,3 +147,11 @@ def test_no_retry_and_no_wait_outlives_the_deadline() -> None:
     now[0] = 11.0
     with pytest.raises(TransientError):
         capped.call(Flaky(5), key="h")
+
+
+def test_a_host_that_refuses_connections_gets_fewer_attempts() -> None:
+    waits: list[float] = []
+    refused = Flaky(100, TransientError("connection refused", unreachable=True, cause="connect"))
+    with pytest.raises(TransientError, match="gave up after 3 attempts"):
+        retrier(waits, attempts=8, connect_attempts=3).call(refused, key="h")
+    assert refused.calls == 3

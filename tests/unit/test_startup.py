@@ -42,7 +42,7 @@ from contextlib import redirect_stdout
 from imageprep.cli.app import main
 with redirect_stdout(io.StringIO()):
     status = main(["prepare", "-e", sys.argv[1], "--dry-run", "--offline"])
-heavy = ("imageprep.modify", "imageprep.usecases.modifying", "imageprep.imageserve.tree", "tenacity", "rich")
+heavy = ("imageprep.modify", "imageprep.usecases.modifying", "imageprep.imageserve.tree", "rich")
 print(status, ",".join(sorted(n for n in sys.modules if n.startswith(heavy))))
 """
 

@@ -39,9 +39,12 @@ class RetryPolicy:
     ``[0, min(max_backoff, backoff * 2**(n-1)))`` (full jitter, so threads that failed together do
     not come back together), or is the server's ``Retry-After`` capped by ``max_retry_after``.
     ``reserve``, ``refill`` and ``ceiling`` shape each host's budget (see the module docstring).
+    A host that cannot be connected to at all rarely can a few seconds later, and an operator
+    with a mistyped address should hear of it at once: such failures get ``connect_attempts``.
     """
 
     attempts: int = 8
+    connect_attempts: int = 4
     backoff: float = 0.25
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
@@ -91,8 +94,11 @@ class Attempts:
             raise failure
         retrier = self._retrier
         control = retrier.control
+        limit = self._limit
+        if isinstance(failure, TransientError) and failure.unreachable:
+            limit = min(limit, retrier.policy.connect_attempts)
         allowed = (
-            self.made < self._limit
+            self.made < limit
             and retrier.may_retry(self._key, failure)
             and not (control is not None and control.expired)
         )

@@ -123,8 +123,8 @@ class Authenticator:
         who = f"user {known.username!r}" if known else "anonymous access"
         return AuthenticationError(
             f"registry {registry} refused {who} for {scope or 'access'}: {why}",
-            hint="check the credentials for this registry (ContainerImageRegistryCredentials or an auth "
-            "file); a missing repository is sometimes reported this way too",
+            hint="check the credentials for this registry (ContainerImageRegistryCredentials, an auth "
+            "file, or --username/--password); a missing repository is sometimes reported this way too",
         )
 
     def _basic(self, registry: str, sent: str | None) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 from imageprep.model import mediatypes
 from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import (
+    AuthenticationError,
     DigestMismatchError,
     NotFoundError,
     RegistryError,
@@ -140,14 +141,12 @@ class RegistryClient:
         """The catalog as a set, or ``None`` when this registry will not list it for us.
 
         Many public registries refuse ``_catalog`` (401/403/404); that only means the copy engine
-        asks per image instead, so it is not an error here. A registry that cannot be reached at
-        all is one, and is raised.
+        asks per image instead, so it is not an error here. Any other failure (a registry that
+        cannot be reached, a proxy that refuses us) is raised as it is.
         """
         try:
             return frozenset(self.catalog())
-        except TransientError:
-            raise
-        except RegistryError as exc:
+        except (AuthenticationError, NotFoundError) as exc:
             _log.debug("registry %s does not list its repositories: %s", self.location, exc)
             return None
 

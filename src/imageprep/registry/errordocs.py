@@ -71,6 +71,11 @@ def _raise_status(response: HttpResponse, *, registry: str, subject: str, action
             "file, or --username/--password); some registries also answer this way when the "
             "repository does not exist",
         )
+    if status == 407:
+        raise RegistryError(
+            f"{where} was refused by the proxy: it wants a login (HTTP 407)",
+            hint="put the proxy's user and password in the proxy URL: http://USER:PASSWORD@HOST:PORT",
+        )
     if status == 404:
         raise NotFoundError(f"{where} failed: not found (HTTP 404){suffix}")
     if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:

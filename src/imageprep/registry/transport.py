@@ -294,9 +294,9 @@ def _proxy_refused(request: HttpRequest, proxy: Proxy | None, exc: httpcore.Prox
     """A proxy that would not open the tunnel: its login is wrong (no retry), or it is busy (retry)."""
     status = str(exc).split(" ", 1)[0]
     where = f"{request.context}: proxy {proxy} (from {proxy.variable if proxy else '?'}) refused the tunnel"
-    if status == "407":
+    if status in ("401", "407"):  # 407 is the standard answer; some proxies (tinyproxy) send 401
         return RegistryError(
-            f"{where}: it wants a login (HTTP 407)",
+            f"{where}: it wants a login (HTTP {status})",
             hint="put the proxy's user and password in the proxy URL: http://USER:PASSWORD@HOST:PORT",
         )
     if status.isdigit() and int(status) in RETRYABLE_STATUSES:
