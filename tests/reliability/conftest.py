@@ -60,13 +60,15 @@ def destination(tmp_path: Path) -> Iterator[RunningRegistry]:
         yield registry
 
 
-def run_mirror(environment_file: Path, concurrency: int = 4) -> TransferReport:
+def run_mirror(
+    environment_file: Path, concurrency: int = 4, retry: RetryPolicy = FAST_RETRY
+) -> TransferReport:
     """What ``imageprep prepare -e FILE`` does, through the library, with small timeouts and waits.
 
     Raises the run's ``TransferError`` (naming every failed image) when any image failed.
     """
     settings = Settings(
-        retry=FAST_RETRY,
+        retry=retry,
         timeouts=FAST_TIMEOUTS,
         # These mirrors push to registries only; the image-serve root is never written.
         image_serve_root=environment_file.parent / "image-serve",

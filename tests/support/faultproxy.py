@@ -24,6 +24,8 @@ Faults:
 ``corrupt``
     forwarded with one byte flipped: in the response body of a GET, or in the request body of a
     blob upload (the registry then refuses the digest).
+``drop``
+    read, never forwarded, never answered: the connection is closed (an upload lost on the way).
 
 A trigger may also return ``hold``: the request is forwarded and half the response body is sent,
 then :attr:`FaultProxy.held` is set and the proxy waits for :attr:`FaultProxy.release` before
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import random
 import re
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+# "drop" only when asked for: the seeded schedules of the older tests stay as they were.
 FAULTS = ("503", "429", "reset", "truncate", "stall", "corrupt")
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer", "upgrade"}
@@ -65,6 +69,7 @@ class Exchange:
     key: str
     index: int  # 0-based position among all requests the proxy received
     attempt: int  # how many requests with the same key came before this one
+    range: str | None = None  # the request's Range header
 
 
 Trigger = Callable[[Exchange], str | None]
@@ -111,6 +116,36 @@ class SeededSchedule:
         return draw.choice(kinds) if kinds else None
 
 
+@dataclass
+class SustainedSchedule:
+    """Faults at steady rates for a whole run, however often a request is tried again.
+
+    Every request but the ``/v2/`` probe is answered 503 or 429 (``Retry-After``) with
+    probability ``busy_rate``; of what goes through, every ``cut_every``-th blob download is cut
+    at half its body and each blob upload is dropped unanswered with probability ``drop_rate``.
+    Draws are seeded by request key and attempt, as in :class:`SeededSchedule`, but with no cap
+    on how often one request is faulted.
+    """
+
+    seed: int
+    busy_rate: float = 0.2
+    cut_every: int = 4
+    drop_rate: float = 0.1
+    _blob_gets: Iterator[int] = field(default_factory=itertools.count)
+
+    def __call__(self, exchange: Exchange) -> str | None:
+        if urlsplit(exchange.path).path == "/v2/":
+            return None
+        draw = random.Random(f"{self.seed}|{exchange.key}|{exchange.attempt}")
+        if draw.random() < self.busy_rate:
+            return draw.choice(("503", "429"))
+        if is_blob_upload(exchange) and draw.random() < self.drop_rate:
+            return "drop"
+        if is_blob_get(exchange) and next(self._blob_gets) % self.cut_every == self.cut_every - 1:
+            return "truncate"
+        return None
+
+
 def _applies(kind: str, exchange: Exchange) -> bool:
     if kind == "truncate":
         return exchange.method == "GET" and "/blobs/" in exchange.path
@@ -118,6 +153,8 @@ def _applies(kind: str, exchange: Exchange) -> bool:
         return (exchange.method == "GET" and "/uploads/" not in exchange.path) or is_blob_upload(exchange)
     if kind == "reset":
         return exchange.method != "HEAD"
+    if kind == "drop":
+        return is_blob_upload(exchange)
     return True
 
 
@@ -129,6 +166,7 @@ class FaultProxy:
     upstream: str
     injected: Counter[str] = field(default_factory=Counter)
     requests: list[Exchange] = field(default_factory=list)
+    cut_bytes: int = 0  # body bytes that truncations and resets kept from the client
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     _seen: Counter[str] = field(default_factory=Counter)
@@ -143,10 +181,10 @@ class FaultProxy:
         with self._lock:
             return sum(self.injected.values())
 
-    def _record(self, method: str, path: str) -> Exchange:
+    def _record(self, method: str, path: str, range_header: str | None = None) -> Exchange:
         key = request_key(method, path)
         with self._lock:
-            exchange = Exchange(method, path, key, len(self.requests), self._seen[key])
+            exchange = Exchange(method, path, key, len(self.requests), self._seen[key], range_header)
             self._seen[key] += 1
             self.requests.append(exchange)
         return exchange
@@ -226,11 +264,15 @@ def _handler_class(state: FaultProxy, trigger: Trigger, stall_seconds: float, re
             self.wfile.flush()
 
         def _serve(self) -> None:
-            exchange = state._record(self.command, self.path)
+            exchange = state._record(self.command, self.path, self.headers.get("Range"))
             body = _read_body(self)
             fault = trigger(exchange)
             if fault is not None and fault != "hold":
                 state._count(fault)
+            if fault == "drop":
+                self.close_connection = True
+                _reset(self.connection)
+                return
             if fault == "503":
                 error = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": "injected"}]}).encode()
                 self._reply(503, [("Content-Type", "application/json")], error)
@@ -251,6 +293,9 @@ def _handler_class(state: FaultProxy, trigger: Trigger, stall_seconds: float, re
             if fault == "corrupt" and self.command == "GET":
                 data = _flip(data)
             if fault in ("reset", "truncate", "hold") and self.command != "HEAD":
+                if fault != "hold":
+                    with state._lock:
+                        state.cut_bytes += len(data) - len(data) // 2
                 self._head(status, reason, headers, data)
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()

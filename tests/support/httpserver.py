@@ -25,9 +25,13 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Reply:
+    """What to answer; with ``cut_at`` the body stops after that many bytes and the connection
+    closes (the client sees a short read under the full ``Content-Length``)."""
+
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    cut_at: int | None = None
 
 
 Handler = Callable[[Recorded], Reply]
@@ -65,7 +69,10 @@ def _handler_class(handler: Handler, requests: list[Recorded]) -> type[BaseHTTPR
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(reply.body)
+                self.wfile.write(reply.body if reply.cut_at is None else reply.body[: reply.cut_at])
+            if reply.cut_at is not None:
+                self.wfile.flush()
+                self.close_connection = True
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -85,7 +85,7 @@ class TransferEngine:
             futures = [image_pool.submit(self._copy_image, job, copier, blob_pool, inventory) for job in jobs]
             wait_interruptibly(futures)
             results = [future.result() for future in futures]
-        report = TransferReport.from_results(results, time.monotonic() - started)
+        report = TransferReport.from_results(results, time.monotonic() - started, self._retrier.stats())
         self._listener.run_finished(report)
         return report
 

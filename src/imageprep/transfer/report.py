@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from imageprep.model.errors import TransferError
+from imageprep.model.retry import RetryStats
 
 # The exception is one line on stderr; a run where everything failed must not print pages.
 _MAX_LISTED_FAILURES = 5
@@ -88,15 +89,21 @@ def _format_bytes(count: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TransferReport:
-    """Every image's result, in job order, and run totals (failed images' blobs included)."""
+    """Every image's result, in job order, and run totals (failed images' blobs included).
+
+    ``retries`` is what the run's retrier met: transient failures and the retries they took.
+    """
 
     images: tuple[ImageResult, ...]
     seconds: float
+    retries: RetryStats = RetryStats()
 
     @classmethod
-    def from_results(cls, results: Iterable[ImageResult], seconds: float) -> TransferReport:
+    def from_results(
+        cls, results: Iterable[ImageResult], seconds: float, retries: RetryStats = RetryStats()
+    ) -> TransferReport:
         """Build a report from results in job order."""
-        return cls(images=tuple(results), seconds=seconds)
+        return cls(images=tuple(results), seconds=seconds, retries=retries)
 
     def _with(self, outcome: Outcome) -> tuple[ImageResult, ...]:
         return tuple(result for result in self.images if result.outcome is outcome)
@@ -137,6 +144,9 @@ class TransferReport:
             "bytes": blobs.bytes_transferred,
             "bytes_refetched": blobs.bytes_refetched,
             "seconds": round(self.seconds, 3),
+            "transient_failures": self.retries.failures,
+            "retries": self.retries.retries,
+            "transient_failures_by_cause": dict(self.retries.by_cause),
             "failures": [{"source": r.source, "error": r.error} for r in self.failed],
             "images": [result.to_dict() for result in self.images],
         }
@@ -148,11 +158,12 @@ class TransferReport:
     def summary(self) -> str:
         """One line for the operator at the end of a run."""
         blobs = self.blobs
+        retried = f"; {self.retries.retries} retries" if self.retries.retries else ""
         return (
             f"{len(self.images)} images: {len(self.copied)} copied, {len(self.skipped)} skipped, "
             f"{len(self.failed)} failed; blobs: {blobs.copied} copied, {blobs.mounted} mounted, "
             f"{blobs.present} already present; {_format_bytes(blobs.bytes_transferred)} "
-            f"in {self.seconds:.1f}s"
+            f"in {self.seconds:.1f}s{retried}"
         )
 
     def raise_for_failures(self) -> None:

@@ -78,4 +78,5 @@ def copy_prepared(
     started = time.monotonic()
     report = engine.run(jobs) if jobs else TransferReport.from_results((), 0.0)
     modified = modify_prepared(images, session, ModifySettings(roles_path=roles_path, cleanup=cleanup))
-    return TransferReport.from_results((*report.images, *modified), time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    return TransferReport.from_results((*report.images, *modified), elapsed, session.retrier.stats())
