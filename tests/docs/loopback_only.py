@@ -5,7 +5,8 @@ The documentation examples use real registry names (docker.io, quay.io) and the 
 checked fact: a lookup of any other host name, or a connection to any other address, fails the
 way an unreachable registry does, so an example that would reach out fails instead.
 
-Run as a script: ``python tests/docs/loopback_only.py prepare -e env.yaml ...``.
+Run as a script: ``python tests/docs/loopback_only.py prepare -e env.yaml ...``, or
+``python tests/docs/loopback_only.py --script FILE`` for a Python example of the library.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def main() -> int:
     if sys.path and sys.path[0] == str(Path(__file__).resolve().parent):
         del sys.path[0]
     install_guard()
+    if sys.argv[1:2] == ["--script"]:
+        import runpy
+
+        sys.argv = sys.argv[2:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        return 0
     from imageprep.cli.app import main as imageprep_main
 
     sys.argv = ["imageprep", *sys.argv[1:]]

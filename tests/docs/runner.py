@@ -16,7 +16,7 @@ from tests.docs.outputmatch import output_matches
 from tests.docs.registries import substitute
 
 LAUNCHER = Path(__file__).resolve().parent / "loopback_only.py"
-PROGRAMS = frozenset({"imageprep", "cat", "ls", "buildah"})
+PROGRAMS = frozenset({"imageprep", "python3", "cat", "ls", "buildah"})
 COMMAND_TIMEOUT = 120
 HELP_TIMEOUT = 60
 
@@ -93,7 +93,12 @@ def run_command(
 ) -> Finished:
     text = substitute(command.text, values)
     assignments, words = split_command(text, where)
-    argv = imageprep_argv(words[1:]) if words[0] == "imageprep" else words
+    if words[0] == "imageprep":
+        argv = imageprep_argv(words[1:])
+    elif words[0] == "python3":  # a library example: this interpreter, the same guard
+        argv = imageprep_argv(["--script", *words[1:]])
+    else:
+        argv = words
     done = subprocess.run(
         argv,
         cwd=cwd,

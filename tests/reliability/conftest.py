@@ -21,7 +21,7 @@ from imageprep.model.retry import RetryPolicy
 from imageprep.registry import Timeouts
 from imageprep.settings import Settings
 from imageprep.transfer.report import TransferReport
-from imageprep.usecases.prepare import PrepareRequest, prepare
+from imageprep.usecases.prepare import PrepareRequest, prepare_images
 from tests.reliability.catalogue import Published, seed_catalogue
 from tests.support.registry_server import RunningRegistry, plain_registry_server, registry_available
 
@@ -74,7 +74,7 @@ def run_mirror(
         image_serve_root=environment_file.parent / "image-serve",
         cache_directory=environment_file.parent / "cache",
     )
-    outcome = prepare(
+    outcome = prepare_images(
         PrepareRequest(environment_files=(environment_file,), concurrency=concurrency), settings
     )
     assert outcome.report is not None

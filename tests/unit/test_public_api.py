@@ -12,7 +12,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(imageprep.__all__) == ["ImageReference", "ImageprepError", "__version__"]
+    assert sorted(imageprep.__all__) == [
+        "ImageReference",
+        "ImageprepError",
+        "PrepareOutcome",
+        "PrepareRequest",
+        "Settings",
+        "__version__",
+        "container_images_prepare_multi",
+        "prepare_images",
+    ]
     for name in imageprep.__all__:
         assert hasattr(imageprep, name)
 

@@ -21,7 +21,7 @@ from imageprep.settings import add_registry_options
 from imageprep.transfer.listener import TransferListener
 from imageprep.transfer.progress import LoggingListener
 from imageprep.usecases.cleanup import Cleanup
-from imageprep.usecases.prepare import DEFAULT_CONCURRENCY, PrepareOutcome, PrepareRequest, prepare
+from imageprep.usecases.prepare import DEFAULT_CONCURRENCY, PrepareOutcome, PrepareRequest, prepare_images
 
 LOG = logging.getLogger(__name__)
 DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
@@ -263,7 +263,7 @@ class Prepare(ImageprepCommand):
 
             listener = display = RichProgressListener()
         with _stop_on_interrupt(control), _logging_to(log_file), display:
-            outcome = prepare(request, run_settings, listener=listener, control=control)
+            outcome = prepare_images(request, run_settings, listener=listener, control=control)
         self._print(outcome)
         return 0
 

@@ -2,7 +2,7 @@
 
 Two ways in, one way through:
 
-- :func:`prepare` is what ``imageprep prepare`` runs: environment and roles files in, the
+- :func:`prepare_images` is what ``imageprep prepare`` runs: environment and roles files in, the
   parameters document out (written atomically to the output file, or handed back to print), with
   a JSON report of the copies when asked;
 - :func:`container_images_prepare_multi` takes what the original's function of that name took
@@ -98,7 +98,7 @@ class PrepareOutcome:
         return lines
 
 
-def prepare(
+def prepare_images(
     request: PrepareRequest,
     settings: Settings,
     *,
