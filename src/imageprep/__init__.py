@@ -8,6 +8,7 @@ name: merged environment and roles data in, the heat parameters out) or, with ev
 from typing import TYPE_CHECKING
 
 from imageprep._lazy import lazy_attributes
+from imageprep._version import __version__
 from imageprep.model.errors import ImageprepError
 from imageprep.model.reference import ImageReference
 
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
         container_images_prepare_multi,
         prepare_images,
     )
-
-__version__ = "0.1.0"
 
 # Loaded on first use: the command line imports this package on every run.
 __getattr__ = lazy_attributes(

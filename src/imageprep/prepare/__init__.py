@@ -1,1 +1,1 @@
-"""Orchestration: environment in, heat parameters (and, later, copies) out."""
+"""Evaluating ContainerImagePrepare: environment files and entries in, heat parameters out (no copies)."""

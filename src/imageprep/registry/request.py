@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode, urlsplit
 
-import imageprep
+from imageprep._version import __version__
 
-USER_AGENT = f"imageprep/{imageprep.__version__}".encode("ascii")
+USER_AGENT = f"imageprep/{__version__}".encode("ascii")
 Body = bytes | Iterable[bytes] | None
 Params = Mapping[str, str | list[str]]
 
