@@ -45,6 +45,17 @@ def registry_host(text: str, what: str = "registry") -> str:
     return host
 
 
+def positive_count(text: str) -> int:
+    """A whole number of at least 1, from the command line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     """A number of seconds above 0, from the command line."""
     try:

@@ -435,7 +435,32 @@ def test_failure_exception_lists_a_few_images_not_all(source: MemoryStore, dest:
 
     with pytest.raises(TransferError, match="12 of 12 images") as caught:
         report.raise_for_failures()
-    assert "and 7 more" in str(caught.value)
+    assert "and 7 other causes" in str(caught.value)  # each missing image is a cause of its own
+
+
+def test_images_failing_for_one_cause_are_told_together() -> None:
+    from imageprep.transfer.report import ImageResult
+
+    refused = "connection failed ([Errno 111] Connection refused) (gave up after 4 attempts)"
+    results = [
+        ImageResult(
+            f"127.0.0.1:1/tripleomaster/image{i}:t",
+            f"127.0.0.1:2/tripleomaster/image{i}:t",
+            Outcome.FAILED,
+            error=f"reading manifest tripleomaster/image{i}:t on registry 127.0.0.1:1: {refused}\n"
+            "  hint: the registry may be overloaded or unreachable; try again later",
+        )
+        for i in range(95)
+    ]
+    with pytest.raises(TransferError) as caught:
+        TransferReport.from_results(results, 1.0).raise_for_failures()
+    message = str(caught.value)
+    assert message.splitlines()[0] == (
+        f"95 of 95 images could not be copied: registry 127.0.0.1:1: {refused} (95 images: "
+        "127.0.0.1:1/tripleomaster/image0:t, 127.0.0.1:1/tripleomaster/image1:t, "
+        "127.0.0.1:1/tripleomaster/image2:t and 92 more)"
+    )
+    assert message.count("hint:") == 1 and "overloaded or unreachable" in message
     assert "gone11" not in str(caught.value)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from cliff.app import App
 from cliff.command import Command
 from cliff.commandmanager import CommandManager
 
 import imageprep
+from imageprep.cli.base import CONSOLE_FORMAT, quiet_request_logs
+from imageprep.model.errors import ImageprepError
+from imageprep.prepare.envfile import check_writable
 
+EXIT_USAGE = 2
 # Command classes by ``module:class``, imported only when that command runs: ``imageprep prepare``
 # then never loads the modification, serving or listing code (or rich, off a terminal).
 COMMANDS: dict[str, str] = {
@@ -53,12 +57,30 @@ class _CommandManager(CommandManager):
         """Register nothing from entry points."""
         self.group_list.append(namespace)
 
+    def find_command(self, argv: list[str]) -> tuple[type[Command], str, list[str]]:
+        """The command whose full name starts ``argv``; no abbreviations.
+
+        cliff would also run the one command an abbreviation fits: a typo such as ``prepar``
+        would then run a real prepare with the built-in defaults.
+        """
+        words = len(argv)
+        for index, arg in enumerate(argv):
+            if arg.startswith("-"):
+                words = index
+                break
+        for end in range(words, 0, -1):
+            name = " ".join(argv[:end])
+            if name in self.commands:
+                return self.commands[name].load(), name, argv[end:]
+        raise ValueError(f"unknown command {argv!r}")
+
 
 class ImageprepApp(App):
     """``imageprep X`` mirrors ``openstack tripleo container image X``."""
 
-    CONSOLE_MESSAGE_FORMAT = "%(levelname)s: %(message)s"
+    CONSOLE_MESSAGE_FORMAT = CONSOLE_FORMAT
     NAME = "imageprep"
+    IMAGEPREP_CONSOLE = True  # the commands need not set up their console lines themselves
 
     def __init__(self) -> None:
         manager = _CommandManager("imageprep.cli", convert_underscores=True)
@@ -72,11 +94,37 @@ class ImageprepApp(App):
         )
 
     def configure_logging(self) -> None:
-        """cliff's console logging, without a line per HTTP request unless asked for (-vv)."""
+        """cliff's console logging, without a line per HTTP request unless asked for (-vv).
+
+        ``--log-file`` (before or after the command, as upstream takes it) is checked first: a
+        file that cannot be written is one error line before anything runs.
+        """
+        if self.options.log_file:
+            try:
+                check_writable(Path(self.options.log_file))
+            except ImageprepError as error:
+                self.stderr.write(f"error: {error}\n")
+                raise SystemExit(error.exit_code) from None
         super().configure_logging()
-        quiet = logging.DEBUG if self.options.verbose_level >= 3 else logging.WARNING
-        for name in ("imageprep.http", "httpcore"):
-            logging.getLogger(name).setLevel(quiet)
+        quiet_request_logs(self.options.verbose_level)
+
+    def run_subcommand(self, argv: list[str]) -> int:
+        """Run the command ``argv`` names; anything else is one error with suggestions (exit 2)."""
+        try:
+            self.command_manager.find_command(argv)
+        except ValueError:
+            given = " ".join(arg for arg in argv if not arg.startswith("-"))
+            self.stderr.write(f"error: '{given}' is not an imageprep command; see 'imageprep --help'\n")
+            suggestions = self.get_fuzzy_matches(argv[0])
+            if suggestions:
+                self.stderr.write(f"  hint: did you mean {' or '.join(repr(s) for s in suggestions[:3])}?\n")
+            return EXIT_USAGE
+        return int(super().run_subcommand(argv))
+
+    def run(self, argv: list[str]) -> int:
+        """cliff's run; without a command, the help and exit 2 (a command is needed)."""
+        result = int(super().run(argv))
+        return EXIT_USAGE if getattr(self, "interactive_mode", False) else result
 
     def interact(self) -> None:
         """No interactive shell: without a command, show the help."""

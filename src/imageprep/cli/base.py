@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,77 @@ from imageprep.settings import Settings, settings_from_arguments
 
 LOG = logging.getLogger("imageprep")
 EXIT_INTERRUPTED = 130
+CONSOLE_FORMAT = "%(levelname)s: %(message)s"
+# Loggers whose lines are one per HTTP request: shown only with -vv.
+_REQUEST_LOGGERS = ("imageprep.http", "httpcore")
+
+
+def console_level(verbose_level: int) -> int:
+    """What reaches the console: warnings with -q, the summary by default, every image with -v."""
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose_level, logging.DEBUG)
+
+
+def quiet_request_logs(verbose_level: int) -> None:
+    """No line per HTTP request unless asked for (-vv)."""
+    level = logging.DEBUG if verbose_level >= 3 else logging.WARNING
+    for name in _REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def imageprep_console(app: Any) -> Iterator[None]:
+    """imageprep's own console lines (``WARNING: ...``, the copy summary) when another program
+    runs the command: ``openstack`` logs only warnings by default, without their level."""
+    if getattr(app, "IMAGEPREP_CONSOLE", False):
+        yield  # imageprep's own program set its console up already
+        return
+    verbose_level = int(getattr(getattr(app, "options", None), "verbose_level", 1))
+    handler = logging.StreamHandler(app.stderr)
+    handler.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+    handler.setLevel(console_level(verbose_level))
+    quiet_request_logs(verbose_level)
+    previous = (LOG.propagate, LOG.level)
+    LOG.addHandler(handler)
+    LOG.propagate = False
+    LOG.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        LOG.removeHandler(handler)
+        LOG.propagate, level = previous
+        LOG.setLevel(level)
 
 
 def settings(args: argparse.Namespace) -> Settings:
     """The command's :class:`~imageprep.settings.Settings`: its options and this environment."""
     return settings_from_arguments(args, os.environ, Path.home())
+
+
+def allow_dash_values(parser: argparse.ArgumentParser, *options: str) -> None:
+    """Let ``options`` take a value that starts with ``-`` (TripleO append tags: ``-pushed``).
+
+    argparse takes ``--append-tag -pushed`` for two options; the value is joined to its option
+    (``--append-tag=-pushed``) unless it is one of the parser's own options.
+    """
+    parse = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        given = list(sys.argv[1:] if args is None else args)
+        joined: list[str] = []
+        index = 0
+        while index < len(given):
+            word = given[index]
+            following = given[index + 1] if index + 1 < len(given) else None
+            dash_value = following is not None and following.startswith("-") and following != "--"
+            if word in options and dash_value and following not in parser._option_string_actions:
+                joined.append(f"{word}={following}")
+                index += 2
+                continue
+            joined.append(word)
+            index += 1
+        return parse(joined, namespace)
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def command_line(program: str, arguments: list[str] | None = None) -> str:
@@ -53,6 +121,10 @@ class OperatorErrors:
         return str(getattr(self, "_epilog", None) or "")
 
     def run(self, parsed_args: argparse.Namespace) -> int:
+        with imageprep_console(self.app):
+            return self._run(parsed_args)
+
+    def _run(self, parsed_args: argparse.Namespace) -> int:
         try:
             result: int = super().run(parsed_args) or 0  # type: ignore[misc]
             return result

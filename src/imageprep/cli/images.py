@@ -123,8 +123,10 @@ def _describe(deletion: Deletion) -> str:
             f"deleted {deletion.name}: manifest {deletion.digest} (with every tag pointing at it); the "
             "registry frees its blobs when its garbage collection runs"
         )
+    kept = len(removed.blobs_removed) - len(removed.blobs_freed)
     return (
         f"deleted {deletion.name}: {len(removed.manifests_removed)} manifest(s), "
-        f"{len(removed.blobs_removed)} blob(s), {removed.bytes_freed / MiB:.1f} MiB freed"
-        f"{' (repository removed)' if removed.repository_removed else ''}"
+        f"{len(removed.blobs_freed)} blob(s) and {removed.bytes_freed / MiB:.1f} MiB freed"
+        + (f", {kept} blob(s) kept for other images" if kept else "")
+        + (" (repository removed)" if removed.repository_removed else "")
     )

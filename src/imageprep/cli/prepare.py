@@ -15,9 +15,9 @@ from imageprep.catalogue.defaults import load_defaults
 from imageprep.cli.base import ImageprepCommand, command_line, settings
 from imageprep.model.control import RunControl
 from imageprep.prepare.defaultdoc import default_document
-from imageprep.prepare.envfile import check_writable, render_document, write_atomically
+from imageprep.prepare.envfile import render_document, write_atomically
 from imageprep.prepare.inputs import HEAT_TEMPLATES_ROOT
-from imageprep.settings import add_registry_options
+from imageprep.settings import add_registry_options, positive_count
 from imageprep.transfer.listener import TransferListener
 from imageprep.transfer.progress import LoggingListener
 from imageprep.usecases.cleanup import Cleanup
@@ -25,14 +25,6 @@ from imageprep.usecases.prepare import DEFAULT_CONCURRENCY, PrepareOutcome, Prep
 
 LOG = logging.getLogger(__name__)
 DEFAULT_ENVIRONMENT_DIRECTORY = Path("~/.tripleo/environments")
-LOG_FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 @contextlib.contextmanager
@@ -55,23 +47,6 @@ def _stop_on_interrupt(control: RunControl) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def _logging_to(path: Path | None) -> Iterator[None]:
-    """Every log record of the run also goes to ``path`` (``--log-file``), as upstream's prepare did."""
-    if path is None:
-        yield
-        return
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FILE_FORMAT))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        handler.close()
 
 
 def _add_defaults_file(parser: argparse.ArgumentParser) -> None:
@@ -196,7 +171,7 @@ class Prepare(ImageprepCommand):
         )
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=positive_count,
             default=DEFAULT_CONCURRENCY,
             metavar="N",
             help=f"images and blobs copied at once, tags discovered at once (default: {DEFAULT_CONCURRENCY})",
@@ -206,13 +181,6 @@ class Prepare(ImageprepCommand):
             type=Path,
             metavar="FILE",
             help="write what was copied, skipped and failed to FILE as JSON (default: no report)",
-        )
-        parser.add_argument(
-            "--log-file",
-            dest="prepare_log_file",
-            type=Path,
-            metavar="FILE",
-            help="also write every log line of the run to FILE, appended (default: no log file)",
         )
         parser.add_argument(
             "--cleanup",
@@ -252,9 +220,6 @@ class Prepare(ImageprepCommand):
             cleanup=Cleanup(parsed_args.cleanup),
             command_line=command_line(self.app.NAME),
         )
-        log_file = parsed_args.prepare_log_file
-        if log_file is not None:
-            check_writable(log_file)
         control = RunControl(run_settings.timeout)
         listener: TransferListener = LoggingListener()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -262,7 +227,7 @@ class Prepare(ImageprepCommand):
             from imageprep.transfer.richprogress import RichProgressListener  # rich only on a terminal
 
             listener = display = RichProgressListener()
-        with _stop_on_interrupt(control), _logging_to(log_file), display:
+        with _stop_on_interrupt(control), display:
             outcome = prepare_images(request, run_settings, listener=listener, control=control)
         self._print(outcome)
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imageprep.cli.base import ImageprepCommand, settings
+from imageprep.cli.base import ImageprepCommand, allow_dash_values, settings
 from imageprep.settings import add_registry_options
 from imageprep.transfer.report import Outcome
 from imageprep.usecases.push import PushRequest, local_registry, push
@@ -35,7 +35,8 @@ class Push(ImageprepCommand):
             "--append-tag",
             default="",
             metavar="TEXT",
-            help="appended verbatim to the tag at the destination (default: nothing)",
+            help="appended verbatim to the tag at the destination; may start with '-' "
+            "(--append-tag -pushed) (default: nothing)",
         )
         parser.add_argument(
             "--dry-run",
@@ -54,6 +55,7 @@ class Push(ImageprepCommand):
             "either: no image is ever removed by push (default: off)",
         )
         add_registry_options(parser, login="the destination registry", source_login=True)
+        allow_dash_values(parser, "--append-tag")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ class DeleteResult:
     blobs_removed: tuple[str, ...]
     bytes_freed: int
     repository_removed: bool
+    blobs_freed: tuple[str, ...] = ()  # of blobs_removed, those no other repository still uses
 
 
 def delete_image(tree: ImageServeTree, repository: str, tag: str) -> DeleteResult:
@@ -54,7 +55,7 @@ def delete_image(tree: ImageServeTree, repository: str, tag: str) -> DeleteResul
                     path.unlink()
             tree.write_tags_list(repository)
             manifests_removed = _remove_unreferenced_manifests(tree, repository)
-            blobs_removed, freed = _remove_unreferenced_blobs(tree, repository)
+            blobs_removed, blobs_freed, freed = _remove_unreferenced_blobs(tree, repository)
             removed_repository = not tree.list_tags(repository) and _remove_repository(tree, repository)
             tree.write_catalog()
         except OSError as exc:
@@ -69,6 +70,7 @@ def delete_image(tree: ImageServeTree, repository: str, tag: str) -> DeleteResul
         blobs_removed=tuple(blobs_removed),
         bytes_freed=freed,
         repository_removed=removed_repository,
+        blobs_freed=tuple(blobs_freed),
     )
 
 
@@ -104,33 +106,40 @@ def _remove_unreferenced_manifests(tree: TreeReader, repository: str) -> list[st
     return removed
 
 
-def _remove_unreferenced_blobs(tree: TreeReader, repository: str) -> tuple[list[str], int]:
+def _remove_unreferenced_blobs(tree: TreeReader, repository: str) -> tuple[list[str], list[str], int]:
+    """The blobs unlinked from the repository, those of them whose last copy went, and the bytes."""
     referenced = _referenced_manifests(tree, repository)
     if any(manifest is None for manifest in referenced.values()):
-        return [], 0  # a damaged manifest: we cannot tell what it uses, so keep every blob
+        return [], [], 0  # a damaged manifest: we cannot tell what it uses, so keep every blob
     keep = {blob.digest for manifest in referenced.values() if manifest for blob in manifest.blobs}
     directory = tree.layout.blobs(repository)
     removed: list[str] = []
+    released: list[str] = []
     freed = 0
     for name in sorted(os.listdir(directory)) if directory.is_dir() else []:
         if (DIGEST.fullmatch(name) and name not in keep) or is_stale_temporary(name):
             path = directory / name
             path.unlink()
+            if not DIGEST.fullmatch(name):
+                continue  # a dead writer's leftover, not a blob
             removed.append(name)
-            if DIGEST.fullmatch(name):
-                freed += _release_pool_copy(tree, name)
-    return removed, freed
+            size = _release_pool_copy(tree, name)
+            if size is not None:
+                released.append(name)
+                freed += size
+    return removed, released, freed
 
 
-def _release_pool_copy(tree: TreeReader, digest: str) -> int:
-    """Remove a blob's pool file once no repository links to it; returns the bytes freed."""
+def _release_pool_copy(tree: TreeReader, digest: str) -> int | None:
+    """Remove a blob's pool file once no repository links to it; the bytes freed, or ``None``
+    when another repository still holds the blob."""
     pooled = tree.layout.pool_blob(digest)
     try:
         status = pooled.stat()
     except FileNotFoundError:
-        return 0
+        return 0  # no pool copy (a tree written before there was a pool): the link was the last
     if status.st_nlink > 1:
-        return 0
+        return None
     pooled.unlink()
     return status.st_size
 

@@ -75,8 +75,17 @@ def _entries(settings: PrepareInputs, parameter: str) -> tuple[PrepareEntry, ...
     environment = settings.environment
     value = environment.parameters.get(parameter)
     keys = _string_set_keys(settings.defaults)
-    if value is None or value == []:
+    if value == []:
+        # As the original: an empty list means the defaults, which may not be what was meant.
+        LOG.warning(
+            "%s: %s is an empty list; using the default entries from %s",
+            environment.origin(parameter),
+            parameter,
+            settings.defaults.origin,
+        )
+    elif value is None:
         LOG.info("No %s parameter defined; using the defaults from %s", parameter, settings.defaults.origin)
+    if value is None or value == []:
         return parse_entries(
             settings.defaults.container_image_prepare(),
             origin=settings.defaults.origin,

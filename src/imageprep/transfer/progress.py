@@ -17,7 +17,7 @@ _log = logging.getLogger("imageprep.transfer")
 
 
 class LoggingListener:
-    """Writes the run's summary (INFO), failures (ERROR), and a line per image and blob (DEBUG).
+    """Writes the run's summary (INFO), and a line per image and blob (DEBUG).
 
     An operator sees one summary line by default and every image with ``-v``.
     """
@@ -41,9 +41,9 @@ class LoggingListener:
         """Byte counts are too fine-grained for a log."""
 
     def image_finished(self, job: CopyJob, result: ImageResult) -> None:
-        """Log the outcome: failures at ERROR with the message, the rest at DEBUG."""
+        """Log the outcome (DEBUG: every image with -v); the run's error tells failures once, grouped."""
         if result.outcome is Outcome.FAILED:
-            self._log.error("failed %s: %s", result.source, result.error)
+            self._log.debug("failed %s: %s", result.source, result.error)
         elif result.outcome is Outcome.SKIPPED:
             self._log.debug("skipped %s (destination already has %s)", result.destination, result.digest)
         else:

@@ -7,6 +7,7 @@ operator needs afterwards: which images failed and why, and how much work the ru
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,8 +16,14 @@ from typing import Any
 from imageprep.model.errors import TransferError
 from imageprep.model.retry import RetryStats
 
-# The exception is one line on stderr; a run where everything failed must not print pages.
-_MAX_LISTED_FAILURES = 5
+# The exception is a few lines on stderr; a run where everything failed must not print pages.
+_MAX_CAUSES = 5
+_MAX_NAMED_IMAGES = 3
+# Errors read "<doing> <what> on registry <host>: <cause>": the part after the host is the cause
+# many images can share (an unreachable registry, a refused login).
+_REGISTRY_CAUSE = re.compile(r"\bon registry (\S+): (.*)")
+# How patient the retries were differs from image to image; the cause does not.
+_ATTEMPTS = re.compile(r" \(gave up after \d+ attempts\)")
 
 
 class Outcome(StrEnum):
@@ -78,7 +85,8 @@ class ImageResult:
         return data
 
 
-def _format_bytes(count: int) -> str:
+def format_bytes(count: int) -> str:
+    """``count`` bytes in binary units (``12.3 MiB``), as every byte count imageprep shows."""
     size = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -162,19 +170,50 @@ class TransferReport:
         return (
             f"{len(self.images)} images: {len(self.copied)} copied, {len(self.skipped)} skipped, "
             f"{len(self.failed)} failed; blobs: {blobs.copied} copied, {blobs.mounted} mounted, "
-            f"{blobs.present} already present; {_format_bytes(blobs.bytes_transferred)} "
+            f"{blobs.present} already present; {format_bytes(blobs.bytes_transferred)} "
             f"in {self.seconds:.1f}s{retried}"
         )
 
     def raise_for_failures(self) -> None:
-        """Raise one :class:`TransferError` naming every failed image, if any failed."""
+        """Raise one :class:`TransferError` if any image failed: each cause once, with its images."""
         failed = self.failed
         if not failed:
             return
-        lines = "; ".join(f"{r.source}: {r.error}" for r in failed[:_MAX_LISTED_FAILURES])
-        if len(failed) > _MAX_LISTED_FAILURES:
-            lines += f"; and {len(failed) - _MAX_LISTED_FAILURES} more (see the report)"
+        groups: dict[str, list[str]] = {}
+        hints: dict[str, str] = {}
+        for result in failed:
+            cause, hint = failure_cause(result)
+            groups.setdefault(cause, []).append(result.source)
+            if hint:
+                hints.setdefault(cause, hint)
+        ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
+        lines = [f"{cause} ({_named(sources)})" for cause, sources in ranked[:_MAX_CAUSES]]
+        if len(ranked) > _MAX_CAUSES:
+            lines.append(f"and {len(ranked) - _MAX_CAUSES} other causes (see the report, or run with -v)")
+        first_hint = next((hints[cause] for cause, _ in ranked if cause in hints), None)
+        hint = (
+            first_hint + "; " if first_hint else ""
+        ) + "fix the cause and run again; images already copied are skipped"
+        if len(lines) == 1:
+            raise TransferError(
+                f"{len(failed)} of {len(self.images)} images could not be copied: {lines[0]}", hint=hint
+            )
+        listed = "".join(f"\n  - {line}" for line in lines)
         raise TransferError(
-            f"{len(failed)} of {len(self.images)} images could not be copied: {lines}",
-            hint="fix the cause and run again; images already copied are skipped",
+            f"{len(failed)} of {len(self.images)} images could not be copied:{listed}", hint=hint
         )
+
+
+def failure_cause(result: ImageResult) -> tuple[str, str | None]:
+    """What made an image fail, without the image's own name where the error has a registry part,
+    so that images failing for one reason are told together; and the error's hint."""
+    message, _, hint = (result.error or "unknown error").partition("\n  hint: ")
+    match = _REGISTRY_CAUSE.search(message)
+    cause = f"registry {match.group(1)}: {match.group(2)}" if match else message
+    return _ATTEMPTS.sub("", cause), hint or None
+
+
+def _named(sources: list[str]) -> str:
+    names = ", ".join(sources[:_MAX_NAMED_IMAGES])
+    more = f" and {len(sources) - _MAX_NAMED_IMAGES} more" if len(sources) > _MAX_NAMED_IMAGES else ""
+    return f"{len(sources)} image{'s' if len(sources) > 1 else ''}: {names}{more}"

@@ -6,13 +6,12 @@ import threading
 import time
 from types import TracebackType
 
-from rich import filesize
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.listener import BlobAction
-from imageprep.transfer.report import ImageResult, Outcome, TransferReport
+from imageprep.transfer.report import ImageResult, Outcome, TransferReport, format_bytes
 
 
 class RichProgressListener:
@@ -27,13 +26,14 @@ class RichProgressListener:
             TextColumn("[bold]copying"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("images  {task.fields[transferred]}  {task.fields[rate]}"),
+            TextColumn("images{task.fields[failed]}  {task.fields[transferred]}  {task.fields[rate]}"),
             TimeElapsedColumn(),
             console=self._console,
         )
         self._lock = threading.Lock()
         self._task: TaskID | None = None
         self._bytes = 0
+        self._failed = 0
         self._started = time.monotonic()
 
     def __enter__(self) -> RichProgressListener:
@@ -51,7 +51,10 @@ class RichProgressListener:
     def run_started(self, total_images: int) -> None:
         """Create the images bar."""
         self._started = time.monotonic()
-        self._task = self._progress.add_task("images", total=total_images, transferred="0 B", rate="")
+        self._task = self._progress.add_task(
+            "images", total=total_images, transferred="0 B", rate="", failed=""
+        )
+        self._failed = 0
 
     def image_started(self, job: CopyJob) -> None:
         """Nothing to show per image start; the bar moves on finish."""
@@ -68,20 +71,20 @@ class RichProgressListener:
             return
         elapsed = max(time.monotonic() - self._started, 1e-6)
         self._progress.update(
-            self._task,
-            transferred=filesize.decimal(total),
-            rate=f"{filesize.decimal(int(total / elapsed))}/s",
+            self._task, transferred=format_bytes(total), rate=f"{format_bytes(int(total / elapsed))}/s"
         )
 
     def image_finished(self, job: CopyJob, result: ImageResult) -> None:
-        """Advance the bar; name failures above it as they happen."""
+        """Advance the bar; failures are counted on it (the run's error says what they were)."""
+        if self._task is None:
+            return
         if result.outcome is Outcome.FAILED:
-            self._progress.console.print(
-                f"failed {result.source}: {result.error}", markup=False, highlight=False
-            )
-        if self._task is not None:
-            self._progress.advance(self._task, 1)
+            with self._lock:
+                self._failed += 1
+                failed = self._failed
+            self._progress.update(self._task, failed=f", [bold red]{failed} failed[/]")
+        self._progress.advance(self._task, 1)
 
     def run_finished(self, report: TransferReport) -> None:
         """Print the summary line under the bar."""
-        self._progress.console.print(report.summary(), markup=False, highlight=False)
+        self._progress.console.print(report.summary(), markup=False, highlight=False, soft_wrap=True)

@@ -7,7 +7,8 @@ names another registry, or a ``--registry-url``, is read over HTTP with the sess
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -95,10 +96,26 @@ def show(settings: Settings, image: str, *, registry_url: str | None = None) -> 
     """One image's details; its name as the location knows it."""
     reference = parse_image(image)
     location = locate(settings, registry_url, reference.domain or None)
-    with _session(settings, location) as session:
+    with _session(settings, location) as session, _local_not_found(session, location, reference):
         store = _store(session, location)
         details = show_image(store, reference.path, reference.reference, host_architecture())
     return details if store.location == location.host else _renamed(details, store.location, location.host)
+
+
+@contextmanager
+def _local_not_found(session: Session, location: Location, reference: ImageReference) -> Iterator[None]:
+    """An image missing from the tree is the local registry's error (exit 6), named as nodes name it."""
+    try:
+        yield
+    except NotFoundError as missing:
+        if not location.local:
+            raise
+        separator = "@" if reference.digest else ":"
+        name = f"{location.host}/{reference.path}{separator}{reference.reference}"
+        raise ImageServeError(
+            f"{name} is not in the local registry (image-serve tree {session.settings.image_serve_root})",
+            hint="`imageprep list` shows what is there",
+        ) from missing
 
 
 def _renamed(details: ImageDetails, old: str, new: str) -> ImageDetails:
@@ -118,7 +135,7 @@ def delete(
         raise ConfigurationError(f"delete needs a tag: {image!r}")
     location = locate(settings, registry_url, reference.domain or None)
     name = f"{location.host}/{reference.path}:{reference.tag}"
-    with _session(settings, location) as session:
+    with _session(settings, location) as session, _local_not_found(session, location, reference):
         store = _store(session, location)
         if location.local:
             from imageprep.imageserve.manage import delete_image
