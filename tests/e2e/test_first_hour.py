@@ -117,3 +117,57 @@ def test_an_append_tag_may_start_with_a_dash() -> None:
     assert joined.append_tag == "-modified-1"
     with pytest.raises(SystemExit):  # an option of the command is not taken for the tag
         parser.parse_args(["docker.io/a/b:1", "--append-tag", "--dry-run"])
+
+
+@pytest.mark.skipif(not registry_available(), reason="needs docker-registry and skopeo")
+def test_the_local_registry_has_one_name_everywhere(
+    imageprep: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.imagegen import make_image, random_layer
+    from tests.support.seeding import seed_image
+
+    image = make_image({"name": "keystone"}, [random_layer(1000, "one-name", oci=True)], oci=True)
+    monkeypatch.setenv("IMAGEPREP_IMAGE_SERVE_ROOT", str(tmp_path / "tree"))
+    with plain_registry_server(tmp_path / "source") as source:
+        seed_image(source, "tripleomaster/centos-binary-keystone", "current-tripleo", image)
+        env = tmp_path / "env.yaml"
+        entry = {
+            "push_destination": True,
+            "includes": ["centos-binary-keystone"],
+            "set": {
+                "namespace": f"{source.host}/tripleomaster",
+                "name_prefix": "centos-binary-",
+                "tag": "current-tripleo",
+            },
+        }
+        env.write_text(
+            yaml.safe_dump(
+                {
+                    "parameter_defaults": {
+                        "LocalContainerRegistry": "127.0.0.9",
+                        "ContainerImagePrepare": [entry],
+                    }
+                }
+            )
+        )
+        imageprep("prepare", "-e", str(env), "--output-env-file", "out.yaml", check=True)
+    parameters = yaml.safe_load((tmp_path / "out.yaml").read_text())["parameter_defaults"]
+    name = parameters["ContainerKeystoneImage"]
+    assert name == "127.0.0.9:8787/tripleomaster/centos-binary-keystone:current-tripleo"
+    listed = imageprep("list", "-f", "value", "-c", "Image Name", check=True)
+    assert listed.stdout.split() == [name]  # as the parameters name it, not localhost:8787
+    # Pasted from the parameters: read from the tree (nothing serves 127.0.0.9:8787)
+    shown = imageprep("show", name, "-f", "value", "-c", "Digest", check=True)
+    assert shown.stdout.strip() == image.digest
+    alias = imageprep(
+        "show",
+        "localhost:8787/tripleomaster/centos-binary-keystone:current-tripleo",
+        "-f",
+        "value",
+        "-c",
+        "Name",
+        check=True,
+    )
+    assert alias.stdout.strip() == name
+    deleted = imageprep("delete", name, "-y", check=True)
+    assert deleted.stdout.startswith(f"deleted {name}")

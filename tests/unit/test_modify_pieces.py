@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from imageprep.imageserve.tree import ImageServeTree
 from imageprep.model.errors import ModificationError
+from imageprep.model.location import Location
 from imageprep.model.reference import ImageReference
 from imageprep.modify.ansiblerole import playbook
 from imageprep.modify.buildah import stderr_tail
@@ -15,8 +17,10 @@ from imageprep.modify.imageinfo import find_program, parse_inspect
 from imageprep.modify.request import ModifyRequest
 from imageprep.modify.rpms import RPM_MAGIC, find_rpms
 from imageprep.modify.yumupdate import repository_mounts, update_command
+from imageprep.settings import Settings
 from imageprep.usecases.hotfix import local_image_name
 from imageprep.usecases.localstorage import local_name
+from imageprep.usecases.locations import locate
 from imageprep.usecases.push import PushRequest
 
 
@@ -135,8 +139,7 @@ def test_push_of_a_registry_image_keeps_the_path_and_replaces_the_host() -> None
     request = PushRequest.parse(
         "docker.io/namespace/foo",
         local=False,
-        registry_url="uc.ctlplane.somedomain:8787",
-        local_registry=LOCAL,
+        destination=Location.registry("uc.ctlplane.somedomain:8787"),
     )
     assert not request.local
     assert (request.source.registry, request.source.repository) == ("docker.io", "namespace/foo")
@@ -144,13 +147,26 @@ def test_push_of_a_registry_image_keeps_the_path_and_replaces_the_host() -> None
     deep = PushRequest.parse(
         "docker://192.0.2.9:5000/mylocal/ns/foo:bar",
         local=False,
-        registry_url="docker://h:1/",
-        local_registry=LOCAL,
+        destination=Location.registry("h:1"),
     )
     assert str(deep.target) == "h:1/mylocal/ns/foo:bar"
     assert not deep.destination.local
-    local = PushRequest.parse("docker.io/namespace/foo", local=False, registry_url=None, local_registry=LOCAL)
+    local = PushRequest.parse(
+        "docker.io/namespace/foo", local=False, destination=Location.local_registry(LOCAL)
+    )
     assert local.destination.local and str(local.target) == f"{LOCAL}/namespace/foo:latest"
+
+
+def test_push_destinations_are_located_once(tmp_path: Path) -> None:
+    settings = Settings(image_serve_root=tmp_path / "tree", hostname="undercloud")
+    assert locate(settings, "docker://h:1/") == Location.registry("h:1")
+    assert locate(settings, None) == Location.local_registry("localhost:8787")
+    assert locate(settings, "localhost:8787").local
+    assert locate(settings, None, "quay.io") == Location.registry("quay.io")
+    tree = ImageServeTree(tmp_path / "tree")
+    tree.record_registry_name("192.0.2.9:8787")  # a prepare published the tree under this name
+    assert locate(settings, None) == Location.local_registry("192.0.2.9:8787")
+    assert locate(settings, "192.0.2.9:8787").local and locate(settings, "localhost:8787").local
 
 
 def test_push_of_a_local_image_by_flag_or_prefix() -> None:
@@ -160,7 +176,7 @@ def test_push_of_a_local_image_by_flag_or_prefix() -> None:
         ("containers-storage:docker.io/namespace/foo", False),
     ):
         request = PushRequest.parse(
-            text, local=flag, registry_url="127.0.0.1:8787", local_registry=LOCAL, append_tag="baz"
+            text, local=flag, destination=Location.registry("127.0.0.1:8787"), append_tag="baz"
         )
         assert request.local
         assert request.local_name == "docker.io/namespace/foo:latest"

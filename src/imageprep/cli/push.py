@@ -7,7 +7,8 @@ import argparse
 from imageprep.cli.base import ImageprepCommand, allow_dash_values, settings
 from imageprep.settings import add_registry_options
 from imageprep.transfer.report import Outcome
-from imageprep.usecases.push import PushRequest, local_registry, push
+from imageprep.usecases.locations import locate
+from imageprep.usecases.push import PushRequest, push
 
 
 class Push(ImageprepCommand):
@@ -63,8 +64,7 @@ class Push(ImageprepCommand):
         request = PushRequest.parse(
             parsed_args.image,
             local=parsed_args.local,
-            registry_url=parsed_args.registry_url,
-            local_registry=local_registry(run_settings),
+            destination=locate(run_settings, parsed_args.registry_url),
             append_tag=parsed_args.append_tag,
             all_architectures=parsed_args.multi_arch,
             cleanup=parsed_args.cleanup,

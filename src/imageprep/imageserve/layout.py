@@ -65,6 +65,8 @@ class TreeLayout:
         self.v2 = self.root / V2
         self.internal = self.root / INTERNAL
         self.lock_file = self.internal / "lock"
+        # The address nodes pull the tree's images from (``LocalContainerRegistry``:8787).
+        self.registry_name = self.internal / "registry-name"
         self.pool = self.internal / "pool" / "sha256"
         self.downloads = self.internal / "tmp"
         self.api_index = self.v2 / "index.json"

@@ -28,7 +28,7 @@ from imageprep.imageserve.sidefiles import htaccess_media_type, parse_type_map
 from imageprep.model.blobs import BlobStream
 from imageprep.model.errors import DigestMismatchError, ImageServeError, NotFoundError
 from imageprep.model.manifest import Descriptor, Manifest
-from imageprep.model.reference import PATH_COMPONENT, TAG
+from imageprep.model.reference import DOMAIN, PATH_COMPONENT, TAG
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -57,6 +57,14 @@ class TreeReader:
     def location(self) -> str:
         """How operators know this store: its root directory."""
         return str(self.layout.root)
+
+    def registry_name(self) -> str | None:
+        """The address the tree's images were last published under, if a writer recorded one."""
+        try:
+            text = self.layout.registry_name.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if DOMAIN.fullmatch(text) else None
 
     def _name(self, repository: str, reference: str) -> str:
         separator = "@" if is_digest(reference) else ":"

@@ -87,6 +87,15 @@ class ImageServeTree(TreeReader):
             ) from exc
         self._initialised = True
 
+    def record_registry_name(self, address: str) -> None:
+        """Remember ``address`` as the name nodes pull the tree's images from, so that ``list``
+        and ``show`` print them as the parameters name them (written only when it changed)."""
+        self.ensure_ready()
+        if self.registry_name() == address:
+            return
+        with self._writing("the local registry's name"), self.lock.held():
+            write_file(self.layout.registry_name, address.encode("ascii") + b"\n")
+
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:
         """Turn OS errors of a write into one operator-readable ImageServeError."""

@@ -187,7 +187,7 @@ class TransferReport:
             if hint:
                 hints.setdefault(cause, hint)
         ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
-        lines = [f"{cause} ({_named(sources)})" for cause, sources in ranked[:_MAX_CAUSES]]
+        lines = [_told(cause, sources) for cause, sources in ranked[:_MAX_CAUSES]]
         if len(ranked) > _MAX_CAUSES:
             lines.append(f"and {len(ranked) - _MAX_CAUSES} other causes (see the report, or run with -v)")
         first_hint = next((hints[cause] for cause, _ in ranked if cause in hints), None)
@@ -211,6 +211,14 @@ def failure_cause(result: ImageResult) -> tuple[str, str | None]:
     match = _REGISTRY_CAUSE.search(message)
     cause = f"registry {match.group(1)}: {match.group(2)}" if match else message
     return _ATTEMPTS.sub("", cause), hint or None
+
+
+def _told(cause: str, sources: list[str]) -> str:
+    """One cause and the images it stopped (one image: named once, by its error if it names it)."""
+    if len(sources) > 1:
+        return f"{cause} ({_named(sources)})"
+    path = sources[0].split("/", 1)[-1]
+    return cause if path in cause else f"{sources[0]}: {cause}"
 
 
 def _named(sources: list[str]) -> str:

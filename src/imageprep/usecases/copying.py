@@ -49,8 +49,13 @@ def check_copyable(images: Sequence[PreparedImage], session: Session) -> None:
         from imageprep.usecases.modifying import check_modifiable
 
         check_modifiable(images)
-    if any(image.destination is not None and image.destination.local for image in images):
-        session.tree().ensure_ready()  # an unwritable root is one error, not one per image
+    local = {
+        image.destination.host
+        for image in images
+        if image.destination is not None and image.destination.local
+    }
+    for address in local:  # one address: the local registry's; an unwritable root is one error here
+        session.tree().record_registry_name(address)
 
 
 def copy_prepared(

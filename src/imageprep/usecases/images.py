@@ -18,10 +18,10 @@ from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
 from imageprep.registry.client import RegistryClient
 from imageprep.registry.credentials import Credential, normalise_host
-from imageprep.settings import Settings, registry_host
+from imageprep.settings import Settings
 from imageprep.transfer.listing import ImageDetails, ImageSummary, list_images, show_image
 from imageprep.transfer.store import ImageStore
-from imageprep.usecases.push import local_registry
+from imageprep.usecases.locations import locate
 from imageprep.usecases.session import Session
 
 if TYPE_CHECKING:
@@ -54,16 +54,6 @@ def parse_image(text: str) -> ImageReference:
             hint="write it as NAMESPACE/NAME:TAG, e.g. tripleomaster/centos-binary-nova-api:current-tripleo",
         )
     return reference
-
-
-def locate(settings: Settings, registry_url: str | None, host: str | None) -> Location:
-    """Where the command reads: ``--registry-url``, else the image's host, else the local registry."""
-    local = local_registry(settings)
-    if registry_url:
-        return Location.of(registry_host(registry_url, "--registry-url"), local)
-    if host:
-        return Location.of(host, local)
-    return Location.local_registry(local)
 
 
 def _session(settings: Settings, location: Location) -> Session:

@@ -15,10 +15,9 @@ from imageprep.model.errors import ModificationError, TransferError
 from imageprep.model.location import Location
 from imageprep.model.reference import TRANSPORT_PREFIX, ImageReference
 from imageprep.modify.buildah import Buildah
-from imageprep.prepare.localregistry import local_registry_address
 from imageprep.registry.client import RegistryClient
 from imageprep.registry.credentials import Credential, normalise_host
-from imageprep.settings import Settings, registry_host
+from imageprep.settings import Settings
 from imageprep.transfer.engine import TransferEngine
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.report import ImageResult, Outcome
@@ -46,8 +45,7 @@ class PushRequest:
         image: str,
         *,
         local: bool,
-        registry_url: str | None,
-        local_registry: str,
+        destination: Location,
         append_tag: str = "",
         all_architectures: bool = False,
         cleanup: bool = False,
@@ -55,17 +53,12 @@ class PushRequest:
     ) -> PushRequest:
         """From the command line: a ``containers-storage:`` prefix means local, ``docker://`` is dropped.
 
-        Without ``registry_url`` the image goes to the local registry (``local_registry``).
+        ``destination`` is where it goes (see :func:`~.locations.locate`).
         """
         text = image.strip()
         if text.startswith(STORAGE_PREFIX):
             text, local = text[len(STORAGE_PREFIX) :], True
         text = text.removeprefix(TRANSPORT_PREFIX)
-        destination = (
-            Location.of(registry_host(registry_url, "--registry-url"), local_registry)
-            if registry_url
-            else Location.local_registry(local_registry)
-        )
         return cls(
             ImageReference.parse(text), local, destination, append_tag, all_architectures, cleanup, dry_run
         )
@@ -90,11 +83,6 @@ class PushOutcome:
     target: ImageReference
     result: ImageResult | None
     tree: str | None = None
-
-
-def local_registry(settings: Settings) -> str:
-    """The local registry's address for commands that have no environment file to say it."""
-    return local_registry_address(None, settings.hostname)
 
 
 def _credentials(request: PushRequest, settings: Settings) -> dict[str, Credential]:
@@ -148,7 +136,7 @@ def _push(request: PushRequest, session: Session, buildah: Buildah) -> ImageResu
     target = request.target
     store = session.store(request.destination)
     if request.destination.local:
-        session.tree().ensure_ready()
+        session.tree().record_registry_name(request.destination.host)
     if request.local:
         if not buildah.image_exists(request.local_name):
             raise ModificationError(
