@@ -93,3 +93,56 @@ def test_errors_keep_their_exit_codes_under_openstack(tmp_path: Path) -> None:
     done = openstack(tmp_path, "tripleo", "container", "image", "prepare", "-e", "bad.yaml", "--dry-run")
     assert done.returncode == 2
     assert "includes" in done.stderr and "Traceback" not in done.stderr
+
+
+def _lines(text: str) -> list[str]:
+    """Console lines with what changes from run to run (times) blanked."""
+    import re
+
+    return [re.sub(r"in \d+\.\d+s", "in Ns", line) for line in text.splitlines() if line.strip()]
+
+
+def test_the_console_says_the_same_under_openstack_as_under_imageprep(
+    tmp_path: Path, source: RunningRegistry
+) -> None:
+    entry = {
+        "push_destination": True,
+        "includes": ["nova-api:"],
+        "tag_from_label": "no_such_label",  # a warning, with its WARNING: prefix
+        "set": {
+            "namespace": f"{source.host}/tripleomaster",
+            "name_prefix": "centos-binary-",
+            "tag": "current-tripleo",
+        },
+    }
+    outputs = {}
+    for program in ("imageprep", "openstack"):
+        home = tmp_path / program
+        home.mkdir()
+        (home / "env.yaml").write_text(
+            yaml.safe_dump({"parameter_defaults": {"ContainerImagePrepare": [entry]}})
+        )
+        words = ["prepare", "-e", "env.yaml", "--output-env-file", "out.yaml"]
+        if program == "imageprep":
+            environment = {
+                "HOME": str(home),
+                "IMAGEPREP_IMAGE_SERVE_ROOT": str(home / "image-serve"),
+                "PATH": "/usr/bin:/bin",
+            }
+            done = subprocess.run(
+                [sys.executable, "-m", "imageprep.cli.app", *words],
+                cwd=home, env=environment, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        else:
+            done = openstack(home, "tripleo", "container", "image", *words)
+        assert done.returncode == 0, done.stderr
+        outputs[program] = _lines(done.stderr)
+    assert outputs["openstack"] == outputs["imageprep"]
+    assert any(line.startswith("WARNING: ") and "no_such_label" in line for line in outputs["openstack"])
+    assert any(line.startswith("INFO: 1 images: 1 copied") for line in outputs["openstack"])  # the summary
+
+
+def test_serve_is_offered_under_openstack_too(tmp_path: Path) -> None:
+    done = openstack(tmp_path, "tripleo", "container", "image", "serve", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "--print-config" in done.stdout
