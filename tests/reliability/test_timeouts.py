@@ -161,3 +161,28 @@ def test_ctrl_c_mid_copy_stops_cleanly_with_exit_130(
     wanted = expected_tags(catalogue.published, discover=False)
     copied = [name for name, digest in mirrored_tags(destination, wanted).items() if digest is not None]
     assert len(copied) < len(wanted) - 2  # it stopped: most images were never started
+
+
+def test_ctrl_c_during_a_stalled_read_stops_at_once(
+    cli: Cli, tmp_path: Path, catalogue: Catalogue, destination: RunningRegistry
+) -> None:
+    """The source stops sending half-way through a blob and never goes on: Ctrl-C must not wait
+    out the read timeout (a minute), it cuts the stalled connection."""
+    first = threading.Lock()
+
+    def stall_first_blob(exchange: Exchange) -> str | None:
+        return "hold" if is_blob_get(exchange) and first.acquire(blocking=False) else None
+
+    with fault_proxy(catalogue.registry.host, stall_first_blob) as proxy:
+        env = write_environment(tmp_path / "env.yaml", proxy.host, destination.host, discover=False)
+        process = cli("prepare", "-e", str(env), "--output-env-file", "out.yaml", "--concurrency", "1")
+        assert proxy.held.wait(60), "the copy never reached a blob"
+        time.sleep(0.5)  # the client is in its read now
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code, _, stderr = finish(process)
+        waited = time.monotonic() - sent
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert waited < 15, f"Ctrl-C took {waited:.1f}s: it waited for the stalled read"
+    assert not (tmp_path / "out.yaml").exists()

@@ -25,10 +25,20 @@ class RunControl:
         self.seconds = seconds
         self._deadline = clock() + seconds if seconds is not None else None
         self._stopped = threading.Event()
+        self._on_stop: list[Callable[[], None]] = []
+
+    def when_stopped(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (quick, and safe in a signal handler) when the run is stopped."""
+        self._on_stop.append(callback)
+        if self.stopped:
+            callback()
 
     def stop(self) -> None:
-        """Ask every part of the run to stop at its next check (safe from a signal handler)."""
+        """Ask every part of the run to stop at its next check (safe from a signal handler);
+        what registered with :meth:`when_stopped` (open sockets) is cut now."""
         self._stopped.set()
+        for callback in list(self._on_stop):
+            callback()
 
     @property
     def stopped(self) -> bool:

@@ -25,12 +25,20 @@ OriginKey = tuple[bytes, bytes, int]
 class ConnectionPool:
     """At most ``limit`` requests in flight and ``limit`` connections open, idle ones included."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, *, limit: int, keepalive_expiry: float) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        limit: int,
+        keepalive_expiry: float,
+        network_backend: httpcore.NetworkBackend | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError("a connection pool needs room for at least one connection")
         self._ssl_context = ssl_context
         self._limit = limit
         self._keepalive_expiry = keepalive_expiry
+        self._network_backend = network_backend
         self._slots = threading.BoundedSemaphore(limit)
         self._lock = threading.Lock()
         self._idle: dict[OriginKey, list[httpcore.HTTPConnection]] = {}
@@ -91,7 +99,10 @@ class ConnectionPool:
             if len(self._active) + self._idle_count >= self._limit:
                 surplus = self._oldest_idle()
             connection = httpcore.HTTPConnection(
-                origin, ssl_context=self._ssl_context, keepalive_expiry=self._keepalive_expiry
+                origin,
+                ssl_context=self._ssl_context,
+                keepalive_expiry=self._keepalive_expiry,
+                network_backend=self._network_backend,
             )
             self._active.add(connection)
         if surplus is not None:

@@ -36,6 +36,7 @@ from imageprep.registry.proxy import Proxy, ProxyConfig
 from imageprep.registry.request import HttpRequest, wire_headers
 from imageprep.registry.responses import EXCHANGE_ERRORS, HttpResponse, StreamedResponse, header_map
 from imageprep.registry.retryafter import parse_retry_after
+from imageprep.registry.sockets import InterruptibleBackend
 from imageprep.registry.tls import (
     check_ca_file,
     is_certificate_failure,
@@ -89,6 +90,10 @@ class Transport:
         self._ca_error: RegistryError | None = None
         self._pools: dict[tuple[str | None, bool], _Pool] = {}
         self._lock = threading.Lock()
+        # Ctrl-C cuts every open socket, so no thread waits out a stalled read.
+        self._backend = InterruptibleBackend()
+        if self._control is not None:
+            self._control.when_stopped(self._backend.interrupt_soon)
 
     # --- pools -----------------------------------------------------------------------------------
 
@@ -126,6 +131,7 @@ class Transport:
                         context,
                         limit=self._max_connections,
                         keepalive_expiry=KEEPALIVE_SECONDS,
+                        network_backend=self._backend,
                     )
                 else:
                     pool = httpcore.ConnectionPool(
@@ -133,6 +139,7 @@ class Transport:
                         proxy=httpcore.Proxy(proxy.url, auth=proxy.auth),
                         max_connections=self._max_connections,
                         keepalive_expiry=KEEPALIVE_SECONDS,
+                        network_backend=self._backend,
                     )
                 self._pools[key] = pool
             return pool, proxy
