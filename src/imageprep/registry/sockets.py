@@ -22,7 +22,6 @@ from typing import Any
 
 import httpcore
 
-
 GRACE = 1.0
 
 
