@@ -5,10 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test lint typecheck unit demo bench clean
+.PHONY: deps demo-deps test lint typecheck unit demo bench clean
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
+
+demo-deps:
+	@scripts/install-deps.sh demo
 
 lint: deps
 	$(PY) -m ruff check .
@@ -18,12 +21,12 @@ typecheck: deps
 	$(PY) -m mypy
 
 test: lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	@scripts/run-tests.sh
 
 unit: deps
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-demo: deps
+demo: demo-deps
 	@scripts/demo.sh
 
 bench: deps

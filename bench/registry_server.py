@@ -10,10 +10,9 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
-
-import httpx
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 READY_ATTEMPTS = 100
@@ -94,9 +93,10 @@ class RegistryServer:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited early; see {self.log_path}")
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
+                with urllib.request.urlopen(url, timeout=1.0) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:  # not listening yet (URLError is an OSError)
                 pass
             time.sleep(READY_INTERVAL)
         raise RuntimeError(f"docker-registry on {self.host} not ready after {READY_ATTEMPTS} checks")
