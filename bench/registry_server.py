@@ -33,7 +33,7 @@ storage:
 http:
   addr: 127.0.0.1:{port}
   secret: imageprep-bench
-"""
+{tls}"""
 
 
 def free_port() -> int:
@@ -46,8 +46,10 @@ def free_port() -> int:
 class RegistryServer:
     """One ``docker-registry serve`` process; use as a context manager so it is always stopped."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: a certificate and key to serve HTTPS with (the bench's own CA signs them)."""
         self.directory = directory
+        self.tls = tls
         self.storage = directory / "storage"
         self.log_path = directory / "registry.log"
         self.port = 0
@@ -72,7 +74,8 @@ class RegistryServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         config = self.directory / "config.yml"
-        config.write_text(_CONFIG.format(root=self.storage, port=self.port))
+        tls = f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n" if self.tls else ""
+        config.write_text(_CONFIG.format(root=self.storage, port=self.port, tls=tls))
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [REGISTRY_BINARY, "serve", str(config)],
@@ -93,6 +96,9 @@ class RegistryServer:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited early; see {self.log_path}")
             try:
+                if self.tls is not None:  # up when it accepts connections (it speaks TLS only)
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                        return
                 with urllib.request.urlopen(url, timeout=1.0) as answer:
                     if answer.status == 200:
                         return

@@ -7,6 +7,7 @@ and against a scripted server that ignores ``Range`` (some CDNs and old registri
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,85 @@ def test_a_source_that_ignores_range_is_read_again_from_the_start() -> None:
     assert memory.blobs[(REPOSITORY, LAYER.digest)] == LAYER.data
     assert report.blobs.bytes_refetched == len(LAYER.data) // 2  # type: ignore[attr-defined]
     assert report.images[0].outcome is Outcome.COPIED  # type: ignore[attr-defined]
+
+
+BIG = random_layer(10 * 1024 * 1024 + 12345, "parts", oci=True)  # three parts of 4 MiB
+BIG_IMAGE = make_image({"name": "big"}, [BIG], oci=True)
+PART = 4 * 1024 * 1024
+
+
+def _copy_big(source_host: str, destination_host: str) -> object:
+    with RegistrySession(retry=QUICK) as session:
+        job = CopyJob(
+            session.client(source_host), REPOSITORY, TAG, session.client(destination_host), REPOSITORY, TAG
+        )
+        return copy_images([job], architecture="amd64", retrier=Retrier(QUICK, sleep=lambda s: None))
+
+
+def _big_reads(proxy: object) -> list[str | None]:
+    return [e.range for e in proxy.requests if is_blob_get(e) and BIG.digest in e.path]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def big_source(tmp_path: Path) -> Iterator[RunningRegistry]:
+    with plain_registry_server(tmp_path / "big-source") as running:
+        seed_image(running, REPOSITORY, TAG, BIG_IMAGE)
+        yield running
+
+
+def test_a_large_blob_comes_in_parallel_parts_reassembled_byte_for_byte(
+    big_source: RunningRegistry, destination: RunningRegistry
+) -> None:
+    with fault_proxy(big_source.host) as proxy:
+        report = _copy_big(proxy.host, destination.host)
+    assert report.failed == (), report.to_json()  # type: ignore[attr-defined]
+    size = len(BIG.data)
+    assert sorted(_big_reads(proxy)) == sorted(
+        [f"bytes=0-{PART - 1}", f"bytes={PART}-{2 * PART - 1}", f"bytes={2 * PART}-{size - 1}"]
+    )
+    config = len(BIG_IMAGE.blobs[0].data)
+    assert report.blobs.bytes_transferred == size + config and report.blobs.bytes_refetched == 0  # type: ignore[attr-defined]
+    assert skopeo_inspect(destination, REPOSITORY, TAG)["Digest"] == BIG_IMAGE.digest
+
+
+def test_a_part_that_fails_is_fetched_again_alone(
+    big_source: RunningRegistry, destination: RunningRegistry
+) -> None:
+    cut = threading.Event()
+
+    def cut_the_second_part_once(exchange: Exchange) -> str | None:
+        if exchange.range == f"bytes={PART}-{2 * PART - 1}" and not cut.is_set():
+            cut.set()
+            return "truncate"
+        return None
+
+    with fault_proxy(big_source.host, cut_the_second_part_once) as proxy:
+        report = _copy_big(proxy.host, destination.host)
+    assert report.failed == (), report.to_json()  # type: ignore[attr-defined]
+    reads = _big_reads(proxy)
+    assert len(reads) == 4  # three parts, and the second one's rest
+    assert (
+        reads.count(f"bytes=0-{PART - 1}") == 1 and reads.count(f"bytes={2 * PART}-{len(BIG.data) - 1}") == 1
+    )
+    assert f"bytes={PART + PART // 2}-{2 * PART - 1}" in reads  # resumed where it was cut
+    assert skopeo_inspect(destination, REPOSITORY, TAG)["Digest"] == BIG_IMAGE.digest
+
+
+def test_a_large_blob_from_a_source_without_range_support_comes_in_one_stream(
+    destination: RunningRegistry,
+) -> None:
+    def handler(request: Recorded) -> Reply:
+        if request.path == "/v2/":
+            return Reply(200)
+        if request.path.endswith(f"/manifests/{TAG}"):
+            return Reply(200, {"Content-Type": BIG_IMAGE.manifest_media_type}, BIG_IMAGE.manifest)
+        blob = next(b for b in BIG_IMAGE.blobs if request.path.endswith(b.digest))
+        return Reply(200, {}, blob.data)  # whatever Range says
+
+    with scripted_server(handler) as scripted:
+        report = _copy_big(scripted.host, destination.host)
+    assert report.failed == (), report.to_json()  # type: ignore[attr-defined]
+    reads = [r for r in scripted.requests if r.path.endswith(BIG.digest)]
+    assert len(reads) == 1 and reads[0].headers.get("range") == f"bytes=0-{PART - 1}"
+    assert report.blobs.bytes_transferred == len(BIG.data) + len(BIG_IMAGE.blobs[0].data)  # type: ignore[attr-defined]
+    assert skopeo_inspect(destination, REPOSITORY, TAG)["Digest"] == BIG_IMAGE.digest

@@ -194,3 +194,15 @@ def _get_slowly(pool: ConnectionPool, url: str) -> bytes:
         return b"".join(response.iter_stream())
     finally:
         response.close()
+
+
+def test_requests_to_one_host_never_exceed_its_own_limit_and_reuse_its_connections() -> None:
+    with scripted_server(lambda r: Reply(200, body=b"ok")) as server:
+        pool = ConnectionPool(ssl.create_default_context(), limit=16, per_host=3, keepalive_expiry=5.0)
+        with ThreadPoolExecutor(8) as threads:
+            for _ in range(3):  # three waves of eight requests at once
+                assert set(threads.map(lambda _: _get_slowly(pool, f"{server.url}/"), range(8))) == {b"ok"}
+        assert pool.open_connections() <= 3
+        pool.close()
+    assert len(server.requests) == 24
+    assert len({r.peer_port for r in server.requests}) <= 3  # 24 requests, at most 3 connections

@@ -50,6 +50,7 @@ class MemoryStore:
         self.writes: Counter[str] = Counter()
         self.put_log: list[tuple[str, str, str]] = []
         self.read_starts: dict[str, list[int]] = {}
+        self.ignores_ranges = False  # serve whole blobs, as a registry without Range support does
         self.faults = Faults()
 
     # -- seeding helpers -------------------------------------------------------------------
@@ -117,7 +118,7 @@ class MemoryStore:
         return (repository, digest) in self.blobs
 
     def read_blob(
-        self, repository: str, descriptor: Descriptor, start: int = 0
+        self, repository: str, descriptor: Descriptor, start: int = 0, end: int | None = None
     ) -> AbstractContextManager[BlobStream]:
         self._record("read_blob", descriptor.digest, repository)
         with self._lock:
@@ -133,19 +134,23 @@ class MemoryStore:
             if remaining > 0:
                 self.faults.break_midway[descriptor.digest] = remaining - 1
                 breaks = True
-        return self._stream(data, breaks, start)
+        return self._stream(data, breaks, start, end)
 
     @contextmanager
-    def _stream(self, data: bytes, breaks: bool, start: int) -> Iterator[BlobStream]:
-        yield BlobStream(self._chunks(data, breaks, start), start)
+    def _stream(self, data: bytes, breaks: bool, start: int, end: int | None) -> Iterator[BlobStream]:
+        if self.ignores_ranges:
+            yield BlobStream(self._chunks(data, breaks, 0, None))
+            return
+        yield BlobStream(self._chunks(data, breaks, start, end), start, end)
 
-    def _chunks(self, data: bytes, breaks: bool, start: int) -> Iterator[bytes]:
-        for offset in range(start, len(data), self._chunk_size):
+    def _chunks(self, data: bytes, breaks: bool, start: int, end: int | None) -> Iterator[bytes]:
+        stop = len(data) if end is None else end
+        for offset in range(start, stop, self._chunk_size):
             if breaks and offset >= len(data) // 2:
                 raise TransientError(f"connection reset by {self._location} (injected)")
             if self.faults.chunk_delay:
                 time.sleep(self.faults.chunk_delay)
-            yield data[offset : offset + self._chunk_size]
+            yield data[offset : min(offset + self._chunk_size, stop)]
 
     def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         self._record("write_blob", descriptor.digest, repository)

@@ -58,17 +58,17 @@ def test_docker_hub_is_reached_through_its_api_host() -> None:
     assert policy.base_url("docker.io") == "https://registry-1.docker.io/v2/"
 
 
-def test_verified_tls_is_the_default_and_probed_once() -> None:
+def test_verified_tls_is_the_default_and_costs_no_probe() -> None:
     prober = FakeProber({("https://quay.io/v2/", True): 200})
     policy = EndpointPolicy(prober)
     assert policy.probe("quay.io") == "https"
     assert policy.probe("quay.io") == "https"
-    assert len(prober.calls) == 1
+    assert prober.calls == []  # the answer could not be anything else: nothing is asked
     assert policy.insecure_hosts() == frozenset()
 
 
 def plain_http_server(host: str, status: ProbeOutcome = 200) -> dict[tuple[str, bool], ProbeOutcome]:
-    """What probes of a registry that speaks no TLS get: a failed handshake either way, then ``status``."""
+    """What probes of a registry that speaks no TLS get: a failed handshake, or ``status`` in HTTP."""
     return {
         (f"https://{host}/v2/", True): "tls-error",
         (f"https://{host}/v2/", False): "tls-error",
@@ -89,21 +89,34 @@ def test_finding_a_plain_http_loopback_registry_never_needs_the_ca_bundle() -> N
     assert all(not verify for _, verify in prober.calls)
 
 
-def test_loopback_registry_with_a_good_certificate_is_reached_over_verified_tls() -> None:
-    prober = FakeProber(
-        {("https://127.0.0.1:5443/v2/", False): 200, ("https://127.0.0.1:5443/v2/", True): 200}
-    )
+def tls_server(host: str, verifies: bool = True) -> dict[tuple[str, bool], ProbeOutcome]:
+    """A registry that speaks TLS only: 400 to plain HTTP (as Go's server answers), 200 in TLS."""
+    return {
+        (f"http://{host}/v2/", False): 400,
+        (f"https://{host}/v2/", False): 200,
+        (f"https://{host}/v2/", True): 200 if verifies else "tls-error",
+    }
+
+
+def test_loopback_registry_with_tls_costs_one_plain_probe_and_is_verified() -> None:
+    prober = FakeProber(tls_server("127.0.0.1:5443"))
     policy = EndpointPolicy(prober)
     assert policy.probe("127.0.0.1:5443") == "https"
     assert policy.verify("127.0.0.1:5443") is True
-    assert ("http://127.0.0.1:5443/v2/", False) not in prober.calls
+    # No handshake at all to find out; the first real request verifies the certificate.
+    assert prober.calls == [("http://127.0.0.1:5443/v2/", False)]
+
+
+def test_a_tls_server_that_hangs_up_on_plain_http_is_asked_in_tls() -> None:
+    table = tls_server("127.0.0.1:5443")
+    del table[("http://127.0.0.1:5443/v2/", False)]  # unreachable in plain HTTP
+    prober = FakeProber(table)
+    assert EndpointPolicy(prober).probe("127.0.0.1:5443") == "https"
+    assert ("https://127.0.0.1:5443/v2/", False) in prober.calls
 
 
 def test_loopback_registry_with_a_bad_certificate_is_not_trusted_unless_declared() -> None:
-    table: dict[tuple[str, bool], ProbeOutcome] = {
-        ("https://127.0.0.1:5443/v2/", False): 200,
-        ("https://127.0.0.1:5443/v2/", True): "tls-error",
-    }
+    table = tls_server("127.0.0.1:5443", verifies=False)
     assert EndpointPolicy(FakeProber(table)).probe("127.0.0.1:5443") == "https"
     assert EndpointPolicy(FakeProber(table), insecure=["127.0.0.1:5443"]).probe("127.0.0.1:5443") == (
         "https-noverify"
@@ -113,7 +126,7 @@ def test_loopback_registry_with_a_bad_certificate_is_not_trusted_unless_declared
 def test_remote_host_is_never_downgraded_unless_declared() -> None:
     prober = FakeProber(plain_http_server("10.0.0.5:5000"))
     assert EndpointPolicy(prober).probe("10.0.0.5:5000") == "https"
-    assert prober.calls == [("https://10.0.0.5:5000/v2/", True)]
+    assert prober.calls == []
     declared = EndpointPolicy(prober, insecure=["10.0.0.5:5000"])
     assert declared.probe("10.0.0.5:5000") == "http"
 
@@ -142,7 +155,7 @@ def test_unreachable_host_is_not_cached() -> None:
     policy = EndpointPolicy(prober)
     assert policy.probe("127.0.0.1:1") == "https"
     assert policy.probe("127.0.0.1:1") == "https"
-    assert len(prober.calls) == 2
+    assert len(prober.calls) == 4  # plain HTTP, then TLS, each time: nothing is remembered
 
 
 def test_docker_hub_mirror_takes_all_docker_io_calls() -> None:
@@ -255,7 +268,7 @@ def test_busy_plain_http_loopback_registry_is_used_over_http_and_asked_again_lat
     prober.table[("http://127.0.0.1:5000/v2/", False)] = 200
     assert policy.probe("127.0.0.1:5000") == "http"
     assert policy.probe("127.0.0.1:5000") == "http"
-    assert len(prober.calls) == 4  # two probes of two requests each; the second one is remembered
+    assert len(prober.calls) == 2  # one request per probe; the second probe's answer is remembered
 
 
 def test_query_parameters_are_added_to_an_upload_location_without_touching_its_own_query() -> None:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 from imageprep.imageserve.layout import (
     HTACCESS,
@@ -175,15 +176,17 @@ class TreeReader:
         return self.blob_file(repository, digest) is not None
 
     def read_blob(
-        self, repository: str, descriptor: Descriptor, start: int = 0
+        self, repository: str, descriptor: Descriptor, start: int = 0, end: int | None = None
     ) -> AbstractContextManager[BlobStream]:
         """Stream a blob in chunks from byte ``start`` (the caller verifies the digest)."""
         check_repository(repository)
         check_digest(descriptor.digest)
-        return self._stream(repository, descriptor, start)
+        return self._stream(repository, descriptor, start, end)
 
     @contextlib.contextmanager
-    def _stream(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
+    def _stream(
+        self, repository: str, descriptor: Descriptor, start: int, end: int | None
+    ) -> Iterator[BlobStream]:
         path = self.layout.blob(repository, descriptor.digest)
         try:
             handle = path.open("rb")
@@ -193,7 +196,7 @@ class TreeReader:
             ) from None
         with handle:
             handle.seek(start)
-            yield BlobStream(iter(lambda: handle.read(CHUNK_SIZE), b""), start)
+            yield BlobStream(_file_range(handle, start, end, CHUNK_SIZE), start, end)
 
     def read_small_blob(self, repository: str, digest: str, limit: int = 16 * 1024 * 1024) -> bytes:
         """A whole blob that is known to be small (an image config), checked against its digest."""
@@ -231,3 +234,15 @@ def _json_file(path: Path) -> dict[str, object] | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _file_range(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:
+    """The bytes of an open file from ``start`` (where it is) to ``end`` (``None``: its end)."""
+    left = None if end is None else max(0, end - start)
+    while left is None or left > 0:
+        piece = handle.read(chunk if left is None else min(chunk, left))
+        if not piece:
+            return
+        if left is not None:
+            left -= len(piece)
+        yield piece

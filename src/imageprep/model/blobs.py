@@ -1,8 +1,9 @@
 """A blob's bytes on the move: what a store hands out when read, and what it is given to write.
 
-Reading may start part-way (``start``): a download cut mid-body resumes where it stopped. A
-store that cannot serve part of a blob (a registry that ignores ``Range``) hands out the whole
-blob and says so (:attr:`BlobStream.start` is then 0).
+Reading may start part-way and stop part-way (``start``, ``end``): a download cut mid-body resumes
+where it stopped, and a large blob is fetched as several parts at once. A store that cannot serve
+part of a blob (a registry that ignores ``Range``) hands out the whole blob and says so
+(:attr:`BlobStream.start` is then 0 and :attr:`BlobStream.stop` ``None``).
 
 Writing takes a :class:`BlobBody` rather than a stream, because a store may have to send the
 bytes twice: an upload the registry dropped is retried as an upload, from the first byte, and the
@@ -18,13 +19,15 @@ from imageprep.model.errors import TransferError
 
 
 class BlobStream:
-    """An iterator of a blob's bytes from offset :attr:`start` on."""
+    """An iterator of a blob's bytes from offset :attr:`start` to :attr:`stop` (exclusive;
+    ``None``: to the blob's end)."""
 
-    __slots__ = ("_chunks", "start")
+    __slots__ = ("_chunks", "start", "stop")
 
-    def __init__(self, chunks: Iterable[bytes], start: int = 0) -> None:
+    def __init__(self, chunks: Iterable[bytes], start: int = 0, stop: int | None = None) -> None:
         self._chunks = iter(chunks)
         self.start = start
+        self.stop = stop
 
     def __iter__(self) -> BlobStream:
         return self

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import ModificationError, NotFoundError
@@ -97,13 +98,15 @@ class DirImageStore:
         return (self.path / _hex(digest)).is_file()
 
     def read_blob(
-        self, repository: str, descriptor: Descriptor, start: int = 0
+        self, repository: str, descriptor: Descriptor, start: int = 0, end: int | None = None
     ) -> AbstractContextManager[BlobStream]:
         """Stream a blob file from byte ``start``; the caller verifies the digest."""
-        return self._read_blob(repository, descriptor, start)
+        return self._read_blob(repository, descriptor, start, end)
 
     @contextmanager
-    def _read_blob(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
+    def _read_blob(
+        self, repository: str, descriptor: Descriptor, start: int, end: int | None
+    ) -> Iterator[BlobStream]:
         path = self.path / _hex(descriptor.digest)
         try:
             handle = path.open("rb")
@@ -113,7 +116,7 @@ class DirImageStore:
             ) from None
         with handle:
             handle.seek(start)
-            yield BlobStream(iter(lambda: handle.read(_CHUNK), b""), start)
+            yield BlobStream(_file_range(handle, start, end, _CHUNK), start, end)
 
     def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         """Write a blob file; nothing is left behind if the stream raises."""
@@ -131,3 +134,15 @@ class DirImageStore:
     def list_tags(self, repository: str) -> list[str]:
         """The one tag this directory stands for, once it holds an image."""
         return [self._tag] if (self.path / MANIFEST).is_file() else []
+
+
+def _file_range(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:
+    """The bytes of an open file from ``start`` (where it is) to ``end`` (``None``: its end)."""
+    left = None if end is None else max(0, end - start)
+    while left is None or left > 0:
+        piece = handle.read(chunk if left is None else min(chunk, left))
+        if not piece:
+            return
+        if left is not None:
+            left -= len(piece)
+        yield piece

@@ -53,12 +53,13 @@ def next_link(header: str | None, current_url: str) -> str | None:
     return urljoin(current_url, match.group(1)) if match else None
 
 
-def range_start(status: int, content_range: str | None) -> int:
-    """Where the body of an answer to a ``Range`` request starts: 0 unless it is a proper 206."""
+def served_range(status: int, content_range: str | None) -> tuple[int, int] | None:
+    """The bytes (``start``, exclusive ``stop``) an answer to a ``Range`` request holds, or ``None``
+    when it is not a proper 206 (the server sent the whole blob)."""
     if status != 206 or not content_range:
-        return 0
+        return None
     match = _CONTENT_RANGE.fullmatch(content_range.strip())
-    return int(match.group(1)) if match else 0
+    return (int(match.group(1)), int(match.group(2)) + 1) if match else None
 
 
 def _name(repository: str, reference: str) -> str:
@@ -266,18 +267,22 @@ class RegistryClient:
         return True
 
     def read_blob(
-        self, repository: str, descriptor: Descriptor, start: int = 0
+        self, repository: str, descriptor: Descriptor, start: int = 0, end: int | None = None
     ) -> AbstractContextManager[BlobStream]:
-        """Stream a blob from byte ``start`` on (one attempt; the reader resumes on failure).
+        """Stream a blob's bytes ``start`` to ``end`` (one attempt; the reader resumes on failure).
 
         The caller verifies the bytes. A registry that ignores ``Range`` serves the whole blob,
-        and the stream then says it starts at 0.
+        and the stream then says so (it starts at 0 and stops at the end).
         """
-        return self._read_blob(repository, descriptor, start)
+        return self._read_blob(repository, descriptor, start, end)
 
     @contextmanager
-    def _read_blob(self, repository: str, descriptor: Descriptor, start: int) -> Iterator[BlobStream]:
-        headers = {"Range": f"bytes={start}-"} if start > 0 else {}
+    def _read_blob(
+        self, repository: str, descriptor: Descriptor, start: int, end: int | None
+    ) -> Iterator[BlobStream]:
+        ranged = start > 0 or (end is not None and end < descriptor.size)
+        last = "" if end is None else str(end - 1)
+        headers = {"Range": f"bytes={start}-{last}"} if ranged else {}
         call = ApiCall(
             "GET",
             f"{repository}/blobs/{descriptor.digest}",
@@ -287,8 +292,9 @@ class RegistryClient:
             headers=headers,
         )
         with self._connection.open(call) as response:
-            offset = range_start(response.status, response.header("content-range")) if start else 0
-            yield BlobStream(response.iter_bytes(), offset)
+            served = served_range(response.status, response.header("content-range")) if ranged else None
+            first, stop = served if served is not None else (0, None)
+            yield BlobStream(response.iter_bytes(), first, stop)
 
     def read_blob_bytes(self, repository: str, descriptor: Descriptor) -> bytes:
         """A small blob (a config) in memory, verified; fetched again when cut off or damaged."""

@@ -2,8 +2,11 @@
 
 Verified TLS is the rule. Plain HTTP or unverified TLS is used only for hosts the caller declared
 insecure, and plain HTTP also for loopback registries that do not speak TLS at all (a test or
-bootstrap registry on 127.0.0.1). Probe results are cached per host; the hosts found or declared
-insecure are what ``DockerInsecureRegistryAddress`` must list, so the caller can ask for them.
+bootstrap registry on 127.0.0.1). Such hosts are asked in plain HTTP first, which costs a TLS
+registry one short request and a plain one nothing more than its first request; any other host
+is not asked at all (verified TLS is its only answer). Probe results are cached per host; the
+hosts found or declared insecure are what ``DockerInsecureRegistryAddress`` must list, so the
+caller can ask for them.
 """
 
 from __future__ import annotations
@@ -116,27 +119,11 @@ class EndpointPolicy:
         """The scheme, and whether the answer is conclusive (worth remembering for the run)."""
         declared = self.declared_insecure(host)
         if not (declared or is_loopback(host)):
-            # Verified TLS or nothing: there is no other answer to look for.
-            outcome = self._prober.probe(f"https://{host}/v2/", verify=True)
-            return "https", outcome != "unreachable"
-        # Whether the host speaks TLS at all, asked without verifying anything: a plain-HTTP
-        # registry (the usual loopback case) then costs no CA bundle loaded to fail a handshake.
-        speaks_tls = self._prober.probe(f"https://{host}/v2/", verify=False)
-        if speaks_tls == "unreachable":
-            # Nothing answered at all: keep the secure default and let the real request report it.
-            return "https", False
-        if isinstance(speaks_tls, int):
-            if declared:
-                # Declared insecure: its certificate is not verified whatever it is.
-                return "https-noverify", True
-            verified = self._prober.probe(f"https://{host}/v2/", verify=True)
-            if isinstance(verified, int):
-                return "https", True
-            if verified == "unreachable":
-                return "https", False
-            # A loopback registry whose certificate does not verify: it is not trusted anyway (its
-            # requests fail with the certificate error) unless the operator declares it insecure.
+            # Verified TLS or nothing: there is no other answer to look for, so nothing is asked
+            # (the first real request finds out whether the host is there).
             return "https", True
+        # Plain HTTP first: a plain-HTTP registry (the usual loopback case) answers at once, with
+        # no TLS handshake and no CA bundle loaded; a TLS server answers it 400 (or hangs up).
         answer = self._prober.probe(f"http://{host}/v2/", verify=False)
         if answer in _REGISTRY_STATUSES:
             return "http", True
@@ -144,7 +131,16 @@ class EndpointPolicy:
             # A plain-HTTP server that is busy right now: use HTTP, but ask again next time
             # rather than remembering a guess for the whole run.
             return "http", False
-        return "https", True
+        tls: Scheme = "https-noverify" if declared else "https"
+        if isinstance(answer, int):
+            # It answers, but not as a plain-HTTP registry: TLS. Its certificate is checked by the
+            # first real request (a declared-insecure one is not checked at all), so no second probe.
+            return tls, True
+        speaks_tls = self._prober.probe(f"https://{host}/v2/", verify=False)
+        if speaks_tls == "unreachable":
+            # Nothing answered at all: keep the secure default and let the real request report it.
+            return "https", False
+        return tls, True
 
     def base_url(self, host: str) -> str:
         """The ``.../v2/`` URL that API paths are appended to (the mirror's for Docker Hub)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import cast
 
@@ -23,7 +24,13 @@ OriginKey = tuple[bytes, bytes, int]
 
 
 class ConnectionPool:
-    """At most ``limit`` requests in flight and ``limit`` connections open, idle ones included."""
+    """At most ``limit`` requests in flight and ``limit`` connections open, idle ones included, and
+    at most ``per_host`` of each to any one origin.
+
+    A host's connections are reused for every request to it, whichever thread makes it: a run that
+    asks a far-away registry a hundred questions pays the TCP and TLS handshakes ``per_host`` times
+    at most, not once per question.
+    """
 
     def __init__(
         self,
@@ -31,15 +38,18 @@ class ConnectionPool:
         *,
         limit: int,
         keepalive_expiry: float,
+        per_host: int | None = None,
         network_backend: httpcore.NetworkBackend | None = None,
     ) -> None:
-        if limit < 1:
+        if limit < 1 or (per_host is not None and per_host < 1):
             raise ValueError("a connection pool needs room for at least one connection")
         self._ssl_context = ssl_context
         self._limit = limit
         self._keepalive_expiry = keepalive_expiry
         self._network_backend = network_backend
         self._slots = threading.BoundedSemaphore(limit)
+        self._per_host = min(per_host or limit, limit)
+        self._host_slots: dict[OriginKey, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._idle: dict[OriginKey, list[httpcore.HTTPConnection]] = {}
         self._idle_count = 0
@@ -54,25 +64,42 @@ class ConnectionPool:
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         timeout = request.extensions.get("timeout", {}).get("pool")
-        if not self._slots.acquire(timeout=timeout):
+        started = time.monotonic()
+        host_slots = self._host_slots_of(key)
+        if not host_slots.acquire(timeout=timeout):
+            raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        if not self._slots.acquire(timeout=left):
+            host_slots.release()
             raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
         try:
             connection = self._checkout(key, origin)
         except BaseException:
-            self._slots.release()
+            self._release(key)
             raise
         try:
             response = connection.handle_request(request)
         except httpcore.ConnectionNotAvailable as exc:
             # Only a pool closed under a running request takes a connection away from it.
-            self._discard_and_release(connection)
+            self._discard_and_release(key, connection)
             raise httpcore.ConnectError("the connection was closed while in use") from exc
         except BaseException:
-            self._discard_and_release(connection)
+            self._discard_and_release(key, connection)
             raise
         # A synchronous connection's body is a synchronous iterable.
         response.stream = _ReturningStream(cast(Iterable[bytes], response.stream), self, key, connection)
         return response
+
+    def _host_slots_of(self, key: OriginKey) -> threading.BoundedSemaphore:
+        with self._lock:
+            slots = self._host_slots.get(key)
+            if slots is None:
+                slots = self._host_slots[key] = threading.BoundedSemaphore(self._per_host)
+            return slots
+
+    def _release(self, key: OriginKey) -> None:
+        self._slots.release()
+        self._host_slots_of(key).release()
 
     def _checkout(self, key: OriginKey, origin: httpcore.Origin) -> httpcore.HTTPConnection:
         """The newest usable idle connection to ``origin``, else a new (not yet connected) one."""
@@ -126,7 +153,7 @@ class ConnectionPool:
             if surplus is not None:
                 surplus.close()
         finally:
-            self._slots.release()
+            self._release(key)
 
     def _oldest_idle(self) -> httpcore.HTTPConnection | None:
         """Remove and return the least recently used idle connection of the largest stack (lock held)."""
@@ -140,11 +167,11 @@ class ConnectionPool:
         self._idle_count -= 1
         return oldest
 
-    def _discard_and_release(self, connection: httpcore.HTTPConnection) -> None:
+    def _discard_and_release(self, key: OriginKey, connection: httpcore.HTTPConnection) -> None:
         try:
             self._discard(connection)
         finally:
-            self._slots.release()
+            self._release(key)
 
     def _discard(self, connection: httpcore.HTTPConnection) -> None:
         with self._lock:

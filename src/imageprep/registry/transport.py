@@ -48,7 +48,10 @@ from imageprep.registry.tls import (
 _log = logging.getLogger("imageprep.http")
 
 KEEPALIVE_SECONDS = 5.0
-MAX_CONNECTIONS = 24
+MAX_CONNECTIONS = 64
+# Requests in flight, and so connections open, to one host: about one round trip of checks per
+# 16 images, without one run looking like a crowd to a registry that rate-limits.
+PER_HOST = 16
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _Pool = ConnectionPool | httpcore.ConnectionPool
@@ -75,12 +78,14 @@ class Transport:
         retrier: Retrier | None = None,
         proxies: ProxyConfig = ProxyConfig(),
         max_connections: int = MAX_CONNECTIONS,
+        per_host: int = PER_HOST,
     ) -> None:
         self.retrier = retrier or Retrier()
         self._control = self.retrier.control
         self._timeouts = timeouts
         self._proxies = proxies
         self._max_connections = max_connections
+        self._per_host = per_host
         # Loading CA certificates takes tens of milliseconds, so the verifying context is built on
         # the first https request; a CA file is checked now, so a wrong one is reported at once.
         if ca_file:
@@ -130,6 +135,7 @@ class Transport:
                     pool = ConnectionPool(
                         context,
                         limit=self._max_connections,
+                        per_host=self._per_host,
                         keepalive_expiry=KEEPALIVE_SECONDS,
                         network_backend=self._backend,
                     )

@@ -22,7 +22,7 @@ from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.ledger import BlobLedger, Claim, InFlight, Known
 from imageprep.transfer.listener import BlobAction, TransferListener
 from imageprep.transfer.report import BlobCounts
-from imageprep.transfer.spool import SpooledBlob
+from imageprep.transfer.spool import FetchPolicy, SpooledBlob
 
 # Bytes damaged in transit fail the digest check; fetching again cures that, while a source that
 # really serves bad bytes fails the same way every time, so a few fetches are enough.
@@ -31,12 +31,14 @@ FETCHES = 3
 
 @dataclass(frozen=True, slots=True)
 class BlobPolicy:
-    """How long to wait for another image's upload of a shared blob, and how often to take over."""
+    """How long to wait for another image's upload of a shared blob, how often to take over, where
+    blobs are spooled, and how a large one is fetched."""
 
     wait_timeout: float = 3600.0
     # An upload we waited on may fail; we then try ourselves, at most this many times in all.
     claim_rounds: int = 3
     spool_directory: Path | None = None
+    fetch: FetchPolicy = FetchPolicy()
 
 
 class ImageTally:
@@ -211,6 +213,7 @@ class BlobCopier:
                 where=job.source_name,
                 on_bytes=on_bytes,
                 directory=self._policy.spool_directory,
+                fetch=self._policy.fetch,
             ) as body:
                 try:
                     job.destination.write_blob(job.destination_repository, descriptor, body)

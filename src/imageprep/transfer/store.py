@@ -39,10 +39,12 @@ class ImageStore(Protocol):
         ...
 
     def read_blob(
-        self, repository: str, descriptor: Descriptor, start: int = 0
+        self, repository: str, descriptor: Descriptor, start: int = 0, end: int | None = None
     ) -> AbstractContextManager[BlobStream]:
-        """Stream a blob's bytes from offset ``start`` (the stream's ``start`` says where it really
-        begins: 0 when the store can only serve the whole blob); the caller verifies the digest.
+        """Stream a blob's bytes from offset ``start`` to ``end`` (exclusive; ``None``: the end).
+
+        The stream's ``start`` and ``stop`` say what it really serves: the whole blob (0 and
+        ``None``) when the store cannot serve a part; the caller verifies the digest.
 
         One attempt: a stream that breaks raises ``TransientError`` and the caller resumes it.
         """
