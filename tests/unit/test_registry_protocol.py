@@ -14,7 +14,7 @@ from imageprep.model.errors import (
 )
 from imageprep.model.manifest import Descriptor, sha256_digest
 from imageprep.registry.client import next_link
-from imageprep.registry.digests import rechunk
+from imageprep.registry.digests import Slicer
 from imageprep.registry.endpoint import EndpointPolicy, ProbeOutcome, api_host, is_loopback
 from imageprep.registry.errordocs import error_details, raise_for_status
 from imageprep.registry.request import wire_headers, with_params
@@ -224,9 +224,17 @@ def _descriptor(data: bytes) -> Descriptor:
     return Descriptor("application/octet-stream", sha256_digest(data), len(data))
 
 
-def test_rechunk_makes_even_pieces() -> None:
-    assert list(rechunk([b"ab", b"cdefg", b"h"], 3)) == [b"abc", b"def", b"gh"]
-    assert list(rechunk([], 3)) == []
+def test_an_upload_stream_is_sliced_without_gathering_its_pieces() -> None:
+    slicer = Slicer([b"ab", b"cdefg", b"h"])
+    assert list(slicer.take(3)) == [b"ab", b"c"]  # pieces as they come, cut where the slice ends
+    assert list(slicer.take(3)) == [b"def"]
+    assert list(slicer.take(2)) == [b"g", b"h"]
+    assert slicer.rest() == b""
+    short = Slicer([b"ab"])
+    with pytest.raises(EOFError):
+        list(short.take(3))
+    long = Slicer([b"abcd"])
+    assert b"".join(long.take(3)) == b"abc" and long.rest() == b"d"
 
 
 def test_next_link_is_resolved_against_the_current_url() -> None:

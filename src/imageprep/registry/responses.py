@@ -20,7 +20,7 @@ EXCHANGE_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.Re
 READ_ERRORS = (*EXCHANGE_ERRORS, httpcore.ProtocolError)
 # The socket delivers 64 KiB at a time; handing on larger pieces means fewer trips through the
 # digest check and the upload that consume them.
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from imageprep.model.errors import DigestMismatchError, ImageprepError, Registry
 from imageprep.model.manifest import Descriptor
 from imageprep.registry.auth import PULL, PUSH, repository_scope
 from imageprep.registry.connection import ApiCall, Connection
-from imageprep.registry.digests import rechunk
+from imageprep.registry.digests import Slicer
 from imageprep.registry.responses import HttpResponse
 
 MiB = 1024 * 1024
@@ -48,6 +48,10 @@ class BodyFailed(Exception):  # noqa: N818 - a signal, not an error of its own
 def _guarded(chunks: Iterable[bytes]) -> Iterator[bytes]:
     try:
         yield from chunks
+    except BodyFailed:
+        raise
+    except EOFError as exc:  # a slice of the body ran out: the body is shorter than it should be
+        raise BodyFailed(DigestMismatchError(f"the blob's bytes {exc}")) from exc
     except Exception as exc:
         raise BodyFailed(exc) from exc
 
@@ -118,11 +122,10 @@ class BlobUpload:
         self._connection.check(response, call)
         location = upload_location(self._connection, response, subject)
         try:
-            chunks = _guarded(body.open())
             if 0 <= descriptor.size <= self._policy.monolithic_limit:
-                final = self._put(location, repository, descriptor, subject, chunks)
+                final = self._put(location, repository, descriptor, subject, _guarded(body.open()))
             else:
-                final = self._put_chunked(location, repository, descriptor, subject, chunks)
+                final = self._put_chunked(location, repository, descriptor, subject, body.open())
         except BaseException:
             cancel_upload(self._connection, location, repository)
             raise
@@ -161,8 +164,11 @@ class BlobUpload:
     def _put_chunked(
         self, location: str, repository: str, descriptor: Descriptor, subject: str, chunks: Iterable[bytes]
     ) -> HttpResponse:
+        """PATCHes of ``chunk_size`` bytes, each streamed from the body as it comes, then the PUT."""
+        slicer = Slicer(chunks)
         offset = 0
-        for piece in rechunk(chunks, self._policy.chunk_size):
+        while offset < descriptor.size:
+            length = min(self._policy.chunk_size, descriptor.size - offset)
             call = ApiCall(
                 "PATCH",
                 location,
@@ -171,14 +177,18 @@ class BlobUpload:
                 subject,
                 headers={
                     **_OCTET_STREAM,
-                    "Content-Range": f"{offset}-{offset + len(piece) - 1}",
-                    "Content-Length": str(len(piece)),
+                    "Content-Range": f"{offset}-{offset + length - 1}",
+                    "Content-Length": str(length),
                 },
-                body=piece,
+                body=_guarded(slicer.take(length)),
                 retry=False,
             )
             response = self._connection.send(call)
             self._connection.check(response, call)
             location = upload_location(self._connection, response, subject)
-            offset += len(piece)
+            offset += length
+        if slicer.rest():
+            raise BodyFailed(
+                DigestMismatchError(f"{subject} is longer than the {descriptor.size} bytes it should be")
+            )
         return self._put(location, repository, descriptor, subject, b"")

@@ -44,7 +44,7 @@ from imageprep.transfer.store import ImageStore
 
 # Blobs up to this size are spooled in memory; larger ones in a temporary file.
 MEMORY_LIMIT = 1024 * 1024
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 256 * 1024
 # Blobs of two parts or more are fetched in parts of this size, this many at once.
 PART_SIZE = 4 * 1024 * 1024
 PARALLEL_PARTS = 4
