@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
-
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header value; ``None`` when absent or unreadable."""
@@ -12,6 +10,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for the rare HTTP-date form: it costs a few ms to load
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
