@@ -4,8 +4,12 @@ Every byte is delivered ``delay`` seconds after it arrived, in each direction, s
 its answer cost one round trip (``2 * delay``); a new connection first waits one round trip, as its
 TCP handshake would (TLS, relayed byte for byte, pays its own round trips on top). Everything the
 source sends towards the client shares one ``bandwidth`` (bytes per second), whatever the number of
-connections, as the downlink of an undercloud does. Uploads are not capped. The proxy counts the
-connections it accepted, and runs on its own event-loop thread; use it as a context manager.
+connections, as the downlink of an undercloud does. The downlink's buffer holds one round trip of
+bytes (the usual rule for a bottleneck's queue), for all connections together: when it is full the
+link stops reading from the source until there is room, as TCP's flow control holds back a sender,
+so a new answer waits behind at most one round trip of other connections' bytes, however many
+connections are open. Uploads are not capped. The proxy counts the connections it accepted, and
+runs on its own event-loop thread; use it as a context manager.
 """
 
 from __future__ import annotations
@@ -34,16 +38,22 @@ class LinkStats:
 
 
 class _Downlink:
-    """The shared, capped direction: when the next byte can leave."""
+    """The shared, capped direction: when the next byte can leave, and room in its buffer."""
 
-    def __init__(self, bandwidth: float) -> None:
+    def __init__(self, bandwidth: float, buffer_seconds: float) -> None:
         self.bandwidth = bandwidth
+        self.buffer_seconds = buffer_seconds
         self.free_at = 0.0
 
     def departure(self, size: int, now: float) -> float:
         start = max(now, self.free_at)
         self.free_at = start + size / self.bandwidth
         return self.free_at
+
+    async def room(self) -> None:
+        """Wait until what is queued to leave drains below the buffer's size."""
+        while (queued := self.free_at - time.monotonic()) > self.buffer_seconds:
+            await asyncio.sleep(queued - self.buffer_seconds)
 
 
 class WanLink:
@@ -60,7 +70,7 @@ class WanLink:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
-        self._downlink = _Downlink(bandwidth)
+        self._downlink = _Downlink(bandwidth, buffer_seconds=2 * delay)
 
     def __enter__(self) -> WanLink:
         self._thread.start()
@@ -110,8 +120,11 @@ class WanLink:
         down = asyncio.ensure_future(
             self._pump(upstream_reader, client_writer, self._downlink.departure, "down")
         )
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-        await asyncio.wait({up, down}, timeout=5)
+        try:
+            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({up, down}, timeout=5)
+        except asyncio.CancelledError:
+            pass  # the link is stopping: close this connection as any other
         for task in (up, down):
             task.cancel()
         for writer in (client_writer, upstream_writer):
@@ -146,6 +159,8 @@ class WanLink:
         try:
             while True:
                 await room.acquire()
+                if departure is not None:
+                    await self._downlink.room()
                 data = await reader.read(CHUNK)
                 now = time.monotonic()
                 leaves = departure(len(data), now) if departure is not None and data else now

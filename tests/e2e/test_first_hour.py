@@ -171,3 +171,14 @@ def test_the_local_registry_has_one_name_everywhere(
     assert alias.stdout.strip() == name
     deleted = imageprep("delete", name, "-y", check=True)
     assert deleted.stdout.startswith(f"deleted {name}")
+
+
+def test_a_first_run_does_not_scan_the_installed_packages(imageprep: Run, tmp_path: Path) -> None:
+    # cliff's command-hook lookup would scan every installed entry point and cache the scan in
+    # ~/.cache on a first run (most of a tenth of a second); imageprep's own program has no hooks.
+    env = tmp_path / "env.yaml"
+    env.write_text("parameter_defaults:\n  ContainerImagePrepare: []\n")
+    done = imageprep("prepare", "-e", str(env), "--dry-run", "--offline")
+    assert done.returncode == 0, done.stderr
+    cache = tmp_path / "home" / ".cache"
+    assert sorted(path.name for path in cache.iterdir()) == ["imageprep"]  # its own, and only that

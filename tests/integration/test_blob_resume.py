@@ -20,8 +20,14 @@ from tests.support.faultproxy import Exchange, fault_proxy, is_blob_get, is_blob
 from tests.support.httpserver import Recorded, Reply, scripted_server
 from tests.support.imagegen import make_image, random_layer
 from tests.support.memory_store import MemoryStore
-from tests.support.registry_server import RunningRegistry, plain_registry_server, registry_available
+from tests.support.registry_server import (
+    RunningRegistry,
+    plain_registry_server,
+    registry_available,
+    tls_registry_server,
+)
 from tests.support.seeding import seed_image, skopeo_inspect
+from tests.support.tcpcount import counting_forwarder
 
 pytestmark = [
     pytest.mark.integration,
@@ -157,6 +163,32 @@ def test_a_large_blob_comes_in_parallel_parts_reassembled_byte_for_byte(
     config = len(BIG_IMAGE.blobs[0].data)
     assert report.blobs.bytes_transferred == size + config and report.blobs.bytes_refetched == 0  # type: ignore[attr-defined]
     assert skopeo_inspect(destination, REPOSITORY, TAG)["Digest"] == BIG_IMAGE.digest
+
+
+def test_the_connections_that_carried_parts_are_kept_for_the_next_requests(
+    tmp_path: Path, destination: RunningRegistry
+) -> None:
+    # Each part's answer is read to its end, so its connection goes back to the pool: a second copy
+    # of the blob (into another repository, in a new run of the same session) opens none. Over TLS,
+    # where a part's last bytes come before the end of its answer is read.
+    with tls_registry_server(tmp_path / "tls-source") as tls_source:
+        seed_image(tls_source, REPOSITORY, TAG, BIG_IMAGE)
+        with (
+            counting_forwarder(tls_source.host) as counted,
+            RegistrySession(retry=QUICK, ca_file=tls_source.ca_file) as session,
+        ):
+            source = session.client(counted.host)
+            reports = []
+            for target in ("first/copy", "second/copy"):
+                job = CopyJob(source, REPOSITORY, TAG, session.client(destination.host), target, TAG)
+                retrier = Retrier(QUICK, sleep=lambda s: None)
+                reports.append(copy_images([job], architecture="amd64", retrier=retrier))
+                if target == "first/copy":
+                    opened_first = counted.connections
+                    counted.reset()
+    assert all(report.failed == () for report in reports)
+    assert reports[1].blobs.bytes_transferred >= len(BIG.data)  # the parts were fetched again
+    assert opened_first >= 3 and counted.connections == 0, (opened_first, counted.connections)
 
 
 def test_a_part_that_fails_is_fetched_again_alone(

@@ -1,4 +1,4 @@
-"""Blob work is taken largest first, whichever image queued it."""
+"""Large blobs are taken largest first, whichever image queued them; small ones beside them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from imageprep.transfer.priority import PriorityExecutor
+from imageprep.transfer.priority import SMALL_BLOB_BYTES, BlobLanes, PriorityExecutor
 
 
 def test_the_most_important_task_waiting_runs_first() -> None:
@@ -46,3 +46,22 @@ def test_leaving_on_an_error_cancels_what_had_not_started() -> None:
     assert queued.cancelled() or queued.done()
     with pytest.raises(RuntimeError):
         pool.submit(0, print, "after")
+
+
+def test_small_blobs_do_not_wait_behind_large_ones() -> None:
+    # Every large-blob worker is busy: a small blob still starts, in its own lane, and small ones
+    # go in the order their images asked (they are round trips, not bytes).
+    gate = threading.Event()
+    order: list[int] = []
+    large = 4 * SMALL_BLOB_BYTES
+    with BlobLanes(1, name="test") as lanes:
+        busy = lanes.submit(large, gate.wait, 10)
+        small = [lanes.submit(size, order.append, size) for size in (3, 1, 2)]
+        for future in small:
+            future.result(10)  # done while the large lane is still held
+        assert not busy.done()
+        queued = [lanes.submit(size, order.append, size) for size in (large, 2 * large)]
+        gate.set()
+        for future in queued:
+            future.result(10)
+    assert order == [3, 1, 2, 2 * large, large]

@@ -120,6 +120,19 @@ class OperatorErrors:
         """
         return str(getattr(self, "_epilog", None) or "")
 
+    def _load_hooks(self) -> None:
+        """No command hooks under imageprep's own program; cliff's lookup under any other.
+
+        cliff looks for hooks by scanning every installed entry point, and on a first run (a new
+        ``HOME``) writes a cache of them to ``~/.cache``: most of a tenth of a second, for a hook
+        group no package fills under ``imageprep.cli``. Run by ``openstack``, the lookup stays, so
+        the hooks openstackclient plugins register still run.
+        """
+        if getattr(self.app, "IMAGEPREP_CONSOLE", False):
+            setattr(self, "_hooks", [])  # cliff's attribute (declared by cliff): no hooks to run  # noqa: B010
+            return
+        super()._load_hooks()  # type: ignore[misc]
+
     def run(self, parsed_args: argparse.Namespace) -> int:
         with imageprep_console(self.app):
             return self._run(parsed_args)

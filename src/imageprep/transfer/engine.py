@@ -24,7 +24,7 @@ from imageprep.transfer.inventory import DestinationInventory
 from imageprep.transfer.jobs import CopyJob, is_digest
 from imageprep.transfer.ledger import BlobLedger
 from imageprep.transfer.listener import NullListener, TransferListener
-from imageprep.transfer.priority import PriorityExecutor
+from imageprep.transfer.priority import BlobLanes
 from imageprep.transfer.report import ImageResult, Outcome, TransferReport
 
 DEFAULT_CONCURRENCY = 8
@@ -80,7 +80,7 @@ class TransferEngine:
         inventory = DestinationInventory()
         # Blob pool first so it shuts down last: image tasks submit into it until they finish.
         with (
-            PriorityExecutor(self._concurrency, name="imageprep-blob") as blob_pool,
+            BlobLanes(self._concurrency, name="imageprep-blob") as blob_pool,
             ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-image") as image_pool,
         ):
             futures = [image_pool.submit(self._copy_image, job, copier, blob_pool, inventory) for job in jobs]
@@ -91,7 +91,7 @@ class TransferEngine:
         return report
 
     def _copy_image(
-        self, job: CopyJob, copier: BlobCopier, blob_pool: PriorityExecutor, inventory: DestinationInventory
+        self, job: CopyJob, copier: BlobCopier, blob_pool: BlobLanes, inventory: DestinationInventory
     ) -> ImageResult:
         started = time.monotonic()
         self._listener.image_started(job)
@@ -122,7 +122,7 @@ class TransferEngine:
         self,
         job: CopyJob,
         copier: BlobCopier,
-        blob_pool: PriorityExecutor,
+        blob_pool: BlobLanes,
         tally: ImageTally,
         inventory: DestinationInventory,
     ) -> tuple[Outcome, str]:
@@ -172,14 +172,14 @@ class TransferEngine:
         job: CopyJob,
         blobs: tuple[Descriptor, ...],
         copier: BlobCopier,
-        blob_pool: PriorityExecutor,
+        blob_pool: BlobLanes,
         tally: ImageTally,
         fresh: bool,
     ) -> None:
         # Blob workers hand back uploads that another image is running; this image's own thread
         # waits for those, so the workers stay free for blobs nobody is copying yet.
-        # Largest first, whichever image asks: big shared layers start at once, small ones fill in.
-        futures = [blob_pool.submit(-blob.size, copier.start, job, blob, tally, fresh) for blob in blobs]
+        # Large blobs largest first, whichever image asks; small ones beside them (see BlobLanes).
+        futures = [blob_pool.submit(blob.size, copier.start, job, blob, tally, fresh) for blob in blobs]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         if pending:
             # One blob failed: the image is lost, so do not start its queued blobs; let running ones end.

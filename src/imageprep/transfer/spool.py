@@ -371,8 +371,8 @@ class SpooledBlob:
                 if resumed:
                     attempts.progressed()
                     resumed = False
-                if part.complete:
-                    return
+            # The loop ends with the answer, not with the part's last byte: a connection whose
+            # answer was read to its end goes back to the pool instead of being closed.
         if not part.complete:
             raise self._cut(part.start + part.filled)
 
