@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imageprep.imageserve.root import DEFAULT_ROOT, ROOT_VARIABLE, resolve_root
+from imageprep.lookaside.config import registries_directory
 from imageprep.model.errors import ConfigurationError
 from imageprep.model.reference import DOMAIN
 from imageprep.model.retry import RetryPolicy
@@ -114,6 +115,8 @@ class Settings:
     hostname: str = "localhost"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Where each registry's lookaside signatures are (containers-registries.d(5)).
+    registries_d: Path | None = None
 
     @classmethod
     def from_environ(
@@ -128,6 +131,7 @@ class Settings:
         login: Credential | None = None,
         source_login: Credential | None = None,
         hostname: str | None = None,
+        registries_d: Path | None = None,
     ) -> Settings:
         """The settings for these options in this environment (``environ`` is read here, once)."""
         if ca_file is None and environ.get(CA_VARIABLE):
@@ -143,6 +147,7 @@ class Settings:
             proxies=ProxyConfig.from_environ(environ),
             cache_directory=cache_directory(environ, home),
             hostname=hostname if hostname is not None else socket.gethostname(),
+            registries_d=registries_directory(registries_d.expanduser() if registries_d else None, home),
         )
 
 
@@ -183,6 +188,14 @@ def add_registry_options(
             help=f"the local registry's image-serve tree (default: ${ROOT_VARIABLE}, else {DEFAULT_ROOT})",
         )
     group.add_argument(
+        "--registries.d",
+        dest="registries_d",
+        type=Path,
+        metavar="DIR",
+        help="where registries' lookaside signature storage is configured, as for skopeo (default: "
+        "~/.config/containers/registries.d if it exists, else /etc/containers/registries.d)",
+    )
+    group.add_argument(
         "--timeout",
         type=positive_seconds,
         metavar="SECONDS",
@@ -221,4 +234,5 @@ def settings_from_arguments(
             "--source-username/--source-password",
         ),
         hostname=hostname,
+        registries_d=getattr(args, "registries_d", None),
     )

@@ -14,12 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from imageprep.model.blobs import BlobBody, BlobStream
-from imageprep.model.errors import NotFoundError, RegistryError, TransientError
+from imageprep.model.errors import NoSignatureStorageError, NotFoundError, RegistryError, TransientError
 from imageprep.model.manifest import Descriptor, Manifest
 from tests.support.imagegen import GeneratedImage
 
@@ -52,6 +52,9 @@ class MemoryStore:
         self.read_starts: dict[str, list[int]] = {}
         self.ignores_ranges = False  # serve whole blobs, as a registry without Range support does
         self.faults = Faults()
+        self.referrers_api = True  # False: answer as a registry without the referrers API does
+        self.signatures: dict[tuple[str, str], list[bytes]] = {}
+        self.signature_storage = True  # False: nowhere to write signatures
 
     # -- seeding helpers -------------------------------------------------------------------
 
@@ -171,6 +174,33 @@ class MemoryStore:
     def list_tags(self, repository: str) -> list[str]:
         self._record("list_tags", "", repository)
         return sorted(tag for repo, tag in self.tags if repo == repository)
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        self._record("referrers", digest, repository)
+        if not self.referrers_api:
+            return None
+        with self._lock:
+            found = [
+                manifest
+                for (repo, _), manifest in self.manifests.items()
+                if repo == repository and manifest.subject is not None and manifest.subject.digest == digest
+            ]
+        return [Descriptor.from_json(manifest.referrer_entry(), repository) for manifest in found]
+
+    def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+        self._record("read_signatures", digest, repository)
+        with self._lock:
+            return list(self.signatures.get((repository, digest), []))
+
+    def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
+        self._record("write_signatures", digest, repository)
+        if not self.signature_storage:
+            raise NoSignatureStorageError(f"{self._location} has no lookaside staging (injected)")
+        with self._lock:
+            held = self.signatures.setdefault((repository, digest), [])
+            new = [signature for signature in signatures if signature not in held]
+            held.extend(new)
+            return len(new)
 
 
 class ListingMemoryStore(MemoryStore):

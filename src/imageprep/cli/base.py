@@ -95,6 +95,16 @@ def allow_dash_values(parser: argparse.ArgumentParser, *options: str) -> None:
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
+def add_signature_option(parser: argparse.ArgumentParser) -> None:
+    """``--remove-signatures``, as skopeo names it: copy the images without what is attached to them."""
+    parser.add_argument(
+        "--remove-signatures",
+        action="store_true",
+        help="do not copy the images' signatures, attestations and SBOMs (cosign tags, OCI "
+        "referrers, lookaside signatures) (default: they go along with each image)",
+    )
+
+
 def command_line(program: str, arguments: list[str] | None = None) -> str:
     """The command as the operator typed it (for generated-file headers)."""
     args = sys.argv[1:] if arguments is None else arguments

@@ -66,7 +66,7 @@ class ShowImage(ImageprepShowOne):
         details = show(settings(parsed_args), parsed_args.image, registry_url=parsed_args.registry_url)
         columns = (
             "Name", "Digest", "Media Type", "Tags", "Size", "Layers",
-            "Architecture", "OS", "Created", "Platforms", "Labels",
+            "Architecture", "OS", "Created", "Platforms", "Labels", "Signatures",
         )  # fmt: skip
         values = (
             details.name,
@@ -80,6 +80,7 @@ class ShowImage(ImageprepShowOne):
             details.created,
             " ".join(details.platforms),
             LabelsColumn(details.labels),
+            "\n".join(details.signatures),
         )
         return columns, values
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from imageprep.catalogue.defaults import load_defaults
-from imageprep.cli.base import ImageprepCommand, command_line, settings
+from imageprep.cli.base import ImageprepCommand, add_signature_option, command_line, settings
 from imageprep.model.control import RunControl
 from imageprep.prepare.defaultdoc import default_document
 from imageprep.prepare.envfile import render_document, write_atomically
@@ -200,6 +200,7 @@ class Prepare(ImageprepCommand):
             "$ANSIBLE_ROLES_PATH (default: $ANSIBLE_ROLES_PATH and Ansible's own defaults)",
         )
         _add_defaults_file(parser)
+        add_signature_option(parser)
         add_registry_options(parser)
         return parser
 
@@ -219,6 +220,7 @@ class Prepare(ImageprepCommand):
             roles_paths=tuple(path.expanduser().resolve() for path in parsed_args.roles_paths),
             cleanup=Cleanup(parsed_args.cleanup),
             command_line=command_line(self.app.NAME),
+            signatures=not parsed_args.remove_signatures,
         )
         control = RunControl(run_settings.timeout)
         listener: TransferListener = LoggingListener()

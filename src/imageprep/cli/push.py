@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imageprep.cli.base import ImageprepCommand, allow_dash_values, settings
+from imageprep.cli.base import ImageprepCommand, add_signature_option, allow_dash_values, settings
 from imageprep.settings import add_registry_options
 from imageprep.transfer.report import Outcome
 from imageprep.usecases.locations import locate
@@ -55,6 +55,7 @@ class Push(ImageprepCommand):
             help="accepted for scripts written for the original command, where it removed nothing "
             "either: no image is ever removed by push (default: off)",
         )
+        add_signature_option(parser)
         add_registry_options(parser, login="the destination registry", source_login=True)
         allow_dash_values(parser, "--append-tag")
         return parser
@@ -69,6 +70,7 @@ class Push(ImageprepCommand):
             all_architectures=parsed_args.multi_arch,
             cleanup=parsed_args.cleanup,
             dry_run=parsed_args.dry_run,
+            signatures=not parsed_args.remove_signatures,
         )
         outcome = push(request, run_settings)
         where = f" (image-serve tree {outcome.tree})" if outcome.tree is not None else ""
@@ -76,5 +78,8 @@ class Push(ImageprepCommand):
             self.app.stdout.write(f"would push {parsed_args.image} to {outcome.target}{where}\n")
             return 0
         verb = "already there" if outcome.result.outcome is Outcome.SKIPPED else "pushed"
+        attached = outcome.result.attachments.copied
+        if attached:
+            verb += f"; {attached} signature{'s' if attached > 1 else ''} and attachments copied"
         self.app.stdout.write(f"{outcome.target} {outcome.result.digest} ({verb})\n")
         return 0

@@ -1,8 +1,7 @@
-"""Crash-safe file operations: write to a hidden temporary name, fsync, rename; and the tree lock.
+"""The tree's crash-safety: its lock, hard links, and clearing what killed writers left behind.
 
-A reader (a web server) only ever sees a final name after rename, so it gets a whole file or none.
-Temporary names start with ``.tmp-PID-`` in the directory of the final name (rename needs the same
-file system) and are never served; a later writer removes those whose process is gone.
+Files themselves are written by :mod:`imageprep.model.atomicfile` (a hidden ``.tmp-PID-`` name,
+fsync, rename); a later writer of the tree removes the temporaries whose process is gone.
 """
 
 from __future__ import annotations
@@ -10,85 +9,39 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from imageprep.imageserve.layout import TEMP_PREFIX
+from imageprep.model.atomicfile import (
+    DIRECTORY_MODE,
+    FILE_MODE,
+    TEMP_PREFIX,
+    fsync_directory,
+    make_directories,
+    replace_symlink,
+    temporary_path,
+    write_file,
+    write_stream,
+)
 from imageprep.model.errors import ImageServeError
 
-FILE_MODE = 0o644
-DIRECTORY_MODE = 0o755
-
-
-def temporary_path(directory: Path) -> Path:
-    """A fresh hidden name in ``directory`` that says which process made it."""
-    return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or link in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def make_directories(path: Path) -> None:
-    """``mkdir -p`` with mode 0755 whatever the umask, so a web server's user can read the tree."""
-    missing: list[Path] = []
-    current = path
-    while not current.is_dir():
-        missing.append(current)
-        current = current.parent
-    for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, DIRECTORY_MODE)
-            os.chmod(directory, DIRECTORY_MODE)
-
-
-def write_stream(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to ``path`` (a new name), fsync'd, mode 0644; removed again if anything fails."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=True) as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fchmod(handle.fileno(), FILE_MODE)
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        raise
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (readers see the old or the new file, never a part)."""
-    temporary = temporary_path(path.parent)
-    write_stream(temporary, (data,))
-    _replace_or_discard(temporary, path)
-    fsync_directory(path.parent)
-
-
-def replace_symlink(path: Path, target: str) -> None:
-    """Point the symlink ``path`` at ``target`` atomically."""
-    temporary = temporary_path(path.parent)
-    os.symlink(target, temporary)
-    _replace_or_discard(temporary, path)
-
-
-def _replace_or_discard(temporary: Path, path: Path) -> None:
-    """Rename ``temporary`` over ``path``; if that fails, remove ``temporary`` and re-raise."""
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+__all__ = [
+    "DIRECTORY_MODE",
+    "FILE_MODE",
+    "TreeLock",
+    "fsync_directory",
+    "is_stale_temporary",
+    "link_into_place",
+    "make_directories",
+    "remove_stale_temporaries",
+    "remove_tree",
+    "replace_symlink",
+    "temporary_path",
+    "write_file",
+    "write_stream",
+]
 
 
 def link_into_place(source: Path, path: Path) -> bool:

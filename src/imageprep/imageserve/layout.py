@@ -11,6 +11,8 @@
     ROOT/v2/REPO/manifests/TAG.type-map        Apache type map: media type -> digest variants
     ROOT/v2/REPO/manifests/TAG.ref             symlink to sha256:HEX (the tagged manifest, for nginx)
     ROOT/v2/REPO/tags/list                     {"name": REPO, "tags": [...]}
+    ROOT/v2/REPO/referrers/sha256:HEX          the OCI index of HEX's referrers (also under tag sha256-HEX)
+    ROOT/sigstore/REPO@sha256=HEX/signature-N  lookaside signatures of HEX
     ROOT/.imageprep/lock                       flock'ed by every writer
     ROOT/.imageprep/pool/sha256/HEX            each blob once; repositories hard-link to it
     ROOT/.imageprep/tmp/                       blob downloads in progress
@@ -35,8 +37,10 @@ MANIFEST_FILE = "index.json"
 HTACCESS = ".htaccess"
 TYPE_MAP_SUFFIX = ".type-map"
 REF_SUFFIX = ".ref"
-TEMP_PREFIX = ".tmp-"
+
 REPOSITORY_DIRECTORIES = ("blobs", "manifests", "tags")
+REFERRERS = "referrers"  # only where a manifest of the repository has referrers
+SIGSTORE = "sigstore"
 
 # nginx picks Content-Type by file extension (a ``types {}`` block), so each stored manifest also
 # gets a name whose extension says its media type.
@@ -71,6 +75,8 @@ class TreeLayout:
         self.downloads = self.internal / "tmp"
         self.api_index = self.v2 / "index.json"
         self.catalog = self.v2 / "_catalog"
+        # Lookaside signatures, served at /sigstore/ (outside v2/: they are no registry API).
+        self.sigstore = self.root / SIGSTORE
 
     def _inside(self, path: Path) -> Path:
         # Names are checked before they get here; this is the belt to those braces.
@@ -118,6 +124,10 @@ class TreeLayout:
     def tags_list(self, repository: str) -> Path:
         """``v2/REPO/tags/list``."""
         return self.repository(repository) / "tags" / "list"
+
+    def referrers_index(self, repository: str, digest: str) -> Path:
+        """``v2/REPO/referrers/sha256:HEX``: what the referrers API answers for HEX, unfiltered."""
+        return self.repository(repository) / REFERRERS / check_digest(digest)
 
 
 def is_repository_directory(path: Path) -> bool:

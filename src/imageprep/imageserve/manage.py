@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imageprep.imageserve.atomic import is_stale_temporary, remove_stale_temporaries, remove_tree
-from imageprep.imageserve.layout import REF_SUFFIX, REPOSITORY_DIRECTORIES
+from imageprep.imageserve.layout import REF_SUFFIX, REFERRERS, REPOSITORY_DIRECTORIES
 from imageprep.imageserve.names import DIGEST, check_repository, check_tag, is_digest
 from imageprep.imageserve.reader import TreeReader
 from imageprep.imageserve.tree import ImageServeTree
@@ -147,7 +147,7 @@ def _release_pool_copy(tree: TreeReader, digest: str) -> int | None:
 def _remove_repository(tree: TreeReader, repository: str) -> bool:
     """Remove a repository without tags (its own directories only: nested repositories stay)."""
     directory = tree.layout.repository(repository)
-    for name in REPOSITORY_DIRECTORIES:
+    for name in (*REPOSITORY_DIRECTORIES, REFERRERS):
         remove_tree(directory / name)
     for entry in os.listdir(directory) if directory.is_dir() else []:
         if is_stale_temporary(entry) or entry.endswith(REF_SUFFIX):

@@ -15,7 +15,7 @@ from imageprep.model.errors import ImageServeError
 from imageprep.model.reference import MAX_NAME_LENGTH, PATH_COMPONENT, TAG
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags"})
+RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers"})
 _SHOWN = 80
 
 

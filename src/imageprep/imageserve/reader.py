@@ -13,19 +13,27 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from imageprep.imageserve.layout import (
     HTACCESS,
     MEDIA_TYPES_BY_EXTENSION,
-    REPOSITORY_DIRECTORIES,
     TYPE_MAP_SUFFIX,
     TreeLayout,
     digest_of_uri,
     is_repository_directory,
 )
-from imageprep.imageserve.names import DIGEST, check_digest, check_reference, check_repository, is_digest
+from imageprep.imageserve.names import (
+    DIGEST,
+    RESERVED_COMPONENTS,
+    check_digest,
+    check_reference,
+    check_repository,
+    is_digest,
+)
 from imageprep.imageserve.sidefiles import htaccess_media_type, parse_type_map
+from imageprep.lookaside.storage import SignatureDirectory
+from imageprep.model.attachments import index_entries
 from imageprep.model.blobs import BlobStream
 from imageprep.model.errors import DigestMismatchError, ImageServeError, NotFoundError
 from imageprep.model.manifest import Descriptor, Manifest
@@ -82,7 +90,7 @@ class TreeReader:
             subdirectories[:] = sorted(
                 name
                 for name in subdirectories
-                if name not in REPOSITORY_DIRECTORIES and PATH_COMPONENT.fullmatch(name)
+                if name not in RESERVED_COMPONENTS and PATH_COMPONENT.fullmatch(name)
             )
             if path != self.layout.v2 and is_repository_directory(path):
                 found.append(path.relative_to(self.layout.v2).as_posix())
@@ -213,6 +221,23 @@ class TreeReader:
                 hint="delete the image and copy it again",
             )
         return data
+
+    # --- what hangs on a digest -----------------------------------------------------------------
+
+    def referrer_entries(self, repository: str, digest: str) -> list[dict[str, Any]]:
+        """The referrers of ``digest`` as the referrers API lists them (``[]`` when there are none)."""
+        raw = _read(self.layout.referrers_index(repository, digest))
+        return [] if raw is None else index_entries(raw, self._name(repository, digest))
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        """The manifests whose subject is ``digest`` (the tree answers as a referrers API does)."""
+        where = self._name(repository, digest)
+        return [Descriptor.from_json(entry, where) for entry in self.referrer_entries(repository, digest)]
+
+    def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+        """The lookaside signatures the tree holds for ``digest``, in order."""
+        check_repository(repository)
+        return SignatureDirectory(self.layout.sigstore).read(repository, check_digest(digest))
 
     # --- index files ---------------------------------------------------------------------------
 

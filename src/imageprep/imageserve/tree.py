@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imageprep.imageserve.atomic import (
@@ -44,6 +44,9 @@ from imageprep.imageserve.layout import (
 from imageprep.imageserve.names import DIGEST, check_digest, check_reference, check_repository, is_digest
 from imageprep.imageserve.reader import TreeReader
 from imageprep.imageserve.sidefiles import render_htaccess, render_type_map
+from imageprep.lookaside.storage import SignatureDirectory
+from imageprep.model import mediatypes
+from imageprep.model.attachments import digest_tag, referrers_index, with_entry
 from imageprep.model.blobs import BlobBody
 from imageprep.model.errors import DigestMismatchError, ImageServeError
 from imageprep.model.manifest import Descriptor, Manifest
@@ -180,6 +183,33 @@ class ImageServeTree(TreeReader):
                 self._point_tag(repository, reference, manifest)
                 self.write_tags_list(repository)
                 self._add_to_catalog(repository)
+            if manifest.subject is not None:
+                self._record_referrer(repository, manifest)
+
+    def _record_referrer(self, repository: str, referrer: Manifest) -> None:
+        """List ``referrer`` under its subject, for the referrers API and (for static web servers,
+        which have no such API) under the fallback tag ``sha256-HEX`` too. The caller holds the lock."""
+        assert referrer.subject is not None
+        subject = check_digest(referrer.subject.digest)
+        path = self.layout.referrers_index(repository, subject)
+        updated = with_entry(self.referrer_entries(repository, subject), referrer.referrer_entry())
+        if updated is None:
+            return
+        raw = referrers_index(updated)
+        make_directories(path.parent)
+        write_file(path, raw)
+        index = Manifest.parse(raw, mediatypes.OCI_INDEX, self._name(repository, subject))
+        self._store_manifest(repository, index)
+        self._point_tag(repository, digest_tag(subject), index, negotiate=False)
+        self.write_tags_list(repository)
+        self._add_to_catalog(repository)
+
+    def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
+        """Add lookaside signatures under ``sigstore/`` (served at ``/sigstore/``); how many were new."""
+        check_repository(repository)
+        check_digest(digest)
+        with self._writing(f"signatures of {repository}@{digest}"), self.lock.held():
+            return SignatureDirectory(self.layout.sigstore).write(repository, digest, signatures)
 
     def _check_references(self, repository: str, manifest: Manifest) -> None:
         """Refuse a manifest whose blobs or child manifests are missing (as a registry would)."""
@@ -218,9 +248,11 @@ class ImageServeTree(TreeReader):
             remove_tree(staging)
         fsync_directory(final.parent)
 
-    def _point_tag(self, repository: str, tag: str, manifest: Manifest) -> None:
+    def _point_tag(self, repository: str, tag: str, manifest: Manifest, *, negotiate: bool = True) -> None:
+        """Point ``tag`` at ``manifest``; for a list, a client that cannot read lists is offered its
+        default child (``negotiate``; not for a referrers index, whose entries are no platforms)."""
         variants = [(manifest.media_type, manifest.digest)]
-        child = default_child(manifest)
+        child = default_child(manifest) if negotiate else None
         if child is not None:
             child_type = self.manifest_media_type(repository, child.digest)
             if child_type is not None:

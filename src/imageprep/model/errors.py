@@ -31,6 +31,10 @@ class ConfigurationError(ImageprepError):
     exit_code = 2
 
 
+class NoSignatureStorageError(ConfigurationError):
+    """A destination has nowhere to write lookaside signatures (no ``lookaside-staging``)."""
+
+
 class CatalogueError(ImageprepError):
     """The image catalogue template or defaults file cannot be used."""
 

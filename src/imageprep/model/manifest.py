@@ -44,6 +44,8 @@ class Descriptor:
     digest: str
     size: int
     platform: Platform | None = None
+    # What an OCI 1.1 referrer is (a signature, an SBOM ...), as a referrers index lists it.
+    artifact_type: str | None = None
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Descriptor:
@@ -69,11 +71,13 @@ class Descriptor:
             )
         if not 0 <= size <= MAX_BLOB_SIZE:
             raise RegistryError(f"manifest {where} claims a size of {size} bytes for {digest}; refused")
+        artifact_type = data.get("artifactType")
         return cls(
             media_type=str(data.get("mediaType", "")),
             digest=digest,
             size=size,
             platform=platform,
+            artifact_type=str(artifact_type) if isinstance(artifact_type, str) else None,
         )
 
 
@@ -87,6 +91,8 @@ class Manifest:
     config: Descriptor | None = None
     layers: tuple[Descriptor, ...] = ()
     manifests: tuple[Descriptor, ...] = field(default=())
+    # OCI 1.1: the manifest this one is about (it is then a referrer of that manifest).
+    subject: Descriptor | None = None
 
     @property
     def is_index(self) -> bool:
@@ -102,6 +108,19 @@ class Manifest:
     def descriptor(self) -> Descriptor:
         """A descriptor pointing at this manifest."""
         return Descriptor(self.media_type, self.digest, len(self.raw))
+
+    def referrer_entry(self) -> dict[str, Any]:
+        """This manifest as a referrers index lists it: its descriptor, ``artifactType`` (the
+        manifest's own, else its config's media type) and its annotations (OCI 1.1)."""
+        data = json.loads(self.raw)
+        entry: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.raw)}
+        config = data.get("config") if isinstance(data.get("config"), dict) else {}
+        artifact_type = data.get("artifactType") or config.get("mediaType")
+        if isinstance(artifact_type, str) and artifact_type:
+            entry["artifactType"] = artifact_type
+        if isinstance(data.get("annotations"), dict) and data["annotations"]:
+            entry["annotations"] = data["annotations"]
+        return entry
 
     @classmethod
     def parse(cls, raw: bytes, content_type: str | None, where: str) -> Manifest:
@@ -123,6 +142,8 @@ class Manifest:
         if media_type not in mediatypes.SUPPORTED_MANIFESTS:
             raise UnsupportedMediaTypeError(f"{where} has an unsupported manifest type {media_type!r}")
         digest = sha256_digest(raw)
+        subject_data = data.get("subject")
+        subject = Descriptor.from_json(subject_data, where) if isinstance(subject_data, dict) else None
         if media_type in mediatypes.MANIFEST_INDEXES:
             children = data.get("manifests")
             if not isinstance(children, list):
@@ -132,6 +153,7 @@ class Manifest:
                 media_type=media_type,
                 digest=digest,
                 manifests=tuple(Descriptor.from_json(c, where) for c in children),
+                subject=subject,
             )
         layers = data.get("layers")
         config = data.get("config")
@@ -143,4 +165,5 @@ class Manifest:
             digest=digest,
             config=Descriptor.from_json(config, where),
             layers=tuple(Descriptor.from_json(layer, where) for layer in layers),
+            subject=subject,
         )

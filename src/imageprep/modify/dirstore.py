@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from imageprep.model.blobs import BlobBody, BlobStream
-from imageprep.model.errors import ModificationError, NotFoundError
+from imageprep.model.errors import ModificationError, NoSignatureStorageError, NotFoundError
 from imageprep.model.manifest import Descriptor, Manifest, sha256_digest
 
 VERSION_TEXT = "Directory Transport Version: 1.1\n"
@@ -134,6 +134,18 @@ class DirImageStore:
     def list_tags(self, repository: str) -> list[str]:
         """The one tag this directory stands for, once it holds an image."""
         return [self._tag] if (self.path / MANIFEST).is_file() else []
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        """A directory built for a modification holds one image and nothing about it."""
+        return None
+
+    def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+        """No signatures: what is built here gets a new digest, which nobody has signed."""
+        return []
+
+    def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
+        """Refused: a modification's input needs no signatures (its output would not match them)."""
+        raise NoSignatureStorageError(f"{self.location} keeps no signatures")
 
 
 def _file_range(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:

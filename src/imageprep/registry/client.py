@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import urljoin
@@ -21,6 +21,7 @@ from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import (
     AuthenticationError,
     DigestMismatchError,
+    NoSignatureStorageError,
     NotFoundError,
     RegistryError,
     TransientError,
@@ -30,6 +31,8 @@ from imageprep.model.platforms import host_architecture, select_child
 from imageprep.model.verify import verified_chunks
 from imageprep.registry.auth import CATALOG_SCOPE, PUSH, repository_scope
 from imageprep.registry.connection import ApiCall, Connection
+from imageprep.registry.lookaside import RegistryLookaside
+from imageprep.registry.referrers import processes_subject, read_referrers, record_in_fallback_tag
 from imageprep.registry.responses import HttpResponse
 from imageprep.registry.upload import BlobUpload, UploadPolicy, cancel_upload, start_upload, upload_location
 
@@ -77,11 +80,13 @@ class RegistryClient:
         upload: UploadPolicy | None = None,
         page_size: int | None = None,
         architecture: Callable[[], str] = host_architecture,
+        lookaside: RegistryLookaside | None = None,
     ) -> None:
         self._connection = connection
         self._uploads = BlobUpload(connection, upload or UploadPolicy())
         self._page_size = page_size
         self._architecture = architecture
+        self._lookaside = lookaside
 
     @property
     def location(self) -> str:
@@ -209,7 +214,16 @@ class RegistryClient:
             return None
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
-        """Store the manifest's exact bytes under a tag or its digest."""
+        """Store the manifest's exact bytes under a tag or its digest.
+
+        A referrer (a manifest with a ``subject``) pushed to a registry that does not index
+        subjects itself is added to the subject's fallback tag, so clients still find it.
+        """
+        response = self._put_manifest(repository, reference, manifest)
+        if manifest.subject is not None and not processes_subject(response):
+            record_in_fallback_tag(self.location, repository, manifest, self.get_manifest, self._put_manifest)
+
+    def _put_manifest(self, repository: str, reference: str, manifest: Manifest) -> HttpResponse:
         subject = f"manifest {_name(repository, reference)}"
         response = self._send_checked(
             ApiCall(
@@ -227,6 +241,23 @@ class RegistryClient:
             raise DigestMismatchError(
                 f"registry {self.location} stored {subject} as {stored}, not {manifest.digest}"
             )
+        return response
+
+    # --- what hangs on a digest -----------------------------------------------------------------
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        """What the referrers API lists for ``digest``; ``None`` when the registry has none."""
+        return read_referrers(self._connection, repository, digest)
+
+    def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+        """The lookaside signatures of ``digest`` (``[]`` where registries.d names no lookaside)."""
+        return self._lookaside.read(repository, digest) if self._lookaside is not None else []
+
+    def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
+        """Add signatures to the registry's lookaside staging directory; how many were new."""
+        if self._lookaside is None:
+            raise NoSignatureStorageError(f"registry {self.location} has no lookaside configured")
+        return self._lookaside.write(repository, digest, signatures)
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete the manifest ``digest`` (and so every tag pointing at it), where the registry allows it."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
+from imageprep.lookaside.config import RegistriesD
 from imageprep.model.control import RunControl
 from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
@@ -23,6 +24,7 @@ from imageprep.registry.client import RegistryClient
 from imageprep.registry.connection import Connection
 from imageprep.registry.credentials import CredentialStore
 from imageprep.registry.endpoint import EndpointPolicy, Scheme
+from imageprep.registry.lookaside import RegistryLookaside
 from imageprep.registry.proxy import ProxyConfig
 from imageprep.registry.tokens import TokenCache
 from imageprep.registry.transport import Timeouts, Transport
@@ -35,6 +37,7 @@ class RegistrySession:
     ``insecure`` is a set of ``HOST:PORT`` the operator declared insecure; ``ca_file`` adds trusted
     CAs; ``mirror`` is ``DockerRegistryMirror``; ``proxies`` says which requests go through which
     proxy. ``retry`` and ``sleep`` (or a whole ``retrier``) set how transient failures are retried.
+    ``registries_d`` says where each registry's lookaside signatures are.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class RegistrySession:
         clock: Callable[[], float] = time.time,
         architecture: Callable[[], str] = host_architecture,
         control: RunControl | None = None,
+        registries_d: RegistriesD | None = None,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.tokens = TokenCache()
@@ -69,6 +73,7 @@ class RegistrySession:
         self._upload = upload or UploadPolicy()
         self._page_size = page_size
         self._architecture = architecture
+        self._registries_d = registries_d or RegistriesD({})
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -89,6 +94,9 @@ class RegistrySession:
                     upload=self._upload,
                     page_size=self._page_size,
                     architecture=self._architecture,
+                    lookaside=RegistryLookaside(
+                        key, self._registries_d, self._transport, self.endpoints.verify
+                    ),
                 )
                 self._clients[key] = client
             return client

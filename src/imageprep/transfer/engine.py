@@ -4,7 +4,8 @@ Two thread pools keep the run from deadlocking. Blob workers never wait: a blob 
 uploading right now is handed back to the image's own thread, which waits for that upload (it is
 already running, see :mod:`.ledger`) and then mounts. Image threads wait only on blob tasks and on
 running uploads, so no task ever waits on work queued behind it. Manifests are pushed as the exact
-bytes fetched, so digests at the destination equal the source's.
+bytes fetched, so digests at the destination equal the source's, and so do the signatures and
+other attachments that go along with each image (:mod:`.attachments`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from imageprep.model.errors import DigestMismatchError, ImageprepError, Unsuppor
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import host_architecture, select_child
 from imageprep.model.retry import Retrier
+from imageprep.transfer.attachments import AttachmentCopier
 from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
 from imageprep.transfer.inventory import DestinationInventory
 from imageprep.transfer.jobs import CopyJob, is_digest
 from imageprep.transfer.ledger import BlobLedger
 from imageprep.transfer.listener import NullListener, TransferListener
 from imageprep.transfer.priority import BlobLanes
-from imageprep.transfer.report import ImageResult, Outcome, TransferReport
+from imageprep.transfer.report import AttachmentCounts, ImageResult, Outcome, TransferReport
 
 DEFAULT_CONCURRENCY = 8
 # Images in flight per blob worker. An image thread mostly waits (for its blobs, or for a shared
@@ -50,6 +52,14 @@ class _Plan:
         return tuple(seen.values())
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """The digests an image has at the destination: the tagged manifest's first, then its children
+    (those copied this time: an image found in place is not read further)."""
+
+    digests: tuple[str, ...]
+
+
 class TransferEngine:
     """Runs copy jobs and reports what happened; never prints (progress goes to the listener)."""
 
@@ -62,6 +72,7 @@ class TransferEngine:
         architecture: str | None = None,
         policy: BlobPolicy | None = None,
         retrier: Retrier | None = None,
+        attachments: bool = True,
     ) -> None:
         if concurrency < 1 or (image_concurrency is not None and image_concurrency < 1):
             raise ValueError("concurrency must be at least 1")
@@ -71,6 +82,7 @@ class TransferEngine:
         self._architecture = architecture or host_architecture()
         self._policy = policy or BlobPolicy()
         self._retrier = retrier or Retrier()
+        self._attachments = attachments
 
     def run(self, jobs: Sequence[CopyJob]) -> TransferReport:
         """Copy every job; one image failing never stops the others (it is listed as failed)."""
@@ -97,14 +109,24 @@ class TransferEngine:
         self._listener.image_started(job)
         tally = ImageTally()
         try:
-            outcome, digest = self._transfer(job, copier, blob_pool, tally, inventory)
+            outcome, plan = self._transfer(job, copier, blob_pool, tally, inventory)
+            attached = AttachmentCounts()
+            if job.attachments and self._attachments:
+
+                def copy_one(attachment: CopyJob) -> Outcome:
+                    return self._transfer(attachment, copier, blob_pool, tally, inventory)[0]
+
+                attached = AttachmentCopier(copy_one).copy(
+                    job, plan.digests, image_copied=outcome is Outcome.COPIED
+                )
             result = ImageResult(
                 source=job.source_name,
                 destination=job.destination_name,
                 outcome=outcome,
-                digest=digest,
+                digest=plan.digests[0],
                 blobs=tally.counts(),
                 seconds=time.monotonic() - started,
+                attachments=attached,
             )
         except ImageprepError as exc:
             result = ImageResult(
@@ -125,8 +147,8 @@ class TransferEngine:
         blob_pool: BlobLanes,
         tally: ImageTally,
         inventory: DestinationInventory,
-    ) -> tuple[Outcome, str]:
-        """Copy one image (or find it already in place)."""
+    ) -> tuple[Outcome, _Written]:
+        """Copy one image (or find it already in place); what the destination now holds."""
         top = job.source.get_manifest(job.source_repository, job.source_reference)
         # Asked after the source answered: the first image lists the destination while the others
         # already fetch their manifests. No image writes before it has asked, so the listing still
@@ -142,13 +164,13 @@ class TransferEngine:
         if not fresh and job.destination.manifest_digest(job.destination_repository, job.destination_tag) == (
             target_digest
         ):
-            return Outcome.SKIPPED, target_digest
+            return Outcome.SKIPPED, _Written((target_digest,))
         plan = self._plan(job, top, wanted)
         self._copy_blobs(job, plan.blobs, copier, blob_pool, tally, fresh)
         for child in plan.children:
             job.destination.put_manifest(job.destination_repository, child.digest, child)
         job.destination.put_manifest(job.destination_repository, job.destination_tag, plan.tagged)
-        return Outcome.COPIED, plan.tagged.digest
+        return Outcome.COPIED, _Written((plan.tagged.digest, *(child.digest for child in plan.children)))
 
     def _plan(self, job: CopyJob, top: Manifest, wanted: Descriptor | None) -> _Plan:
         if wanted is not None:
@@ -212,6 +234,7 @@ def copy_images(
     architecture: str | None = None,
     policy: BlobPolicy | None = None,
     retrier: Retrier | None = None,
+    attachments: bool = True,
 ) -> TransferReport:
     """Copy ``jobs`` with a new :class:`TransferEngine`; see there for the rules."""
     engine = TransferEngine(
@@ -221,5 +244,6 @@ def copy_images(
         architecture=architecture,
         policy=policy,
         retrier=retrier,
+        attachments=attachments,
     )
     return engine.run(jobs)

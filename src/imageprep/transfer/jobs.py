@@ -27,7 +27,9 @@ class CopyJob:
 
     ``source_reference`` is a tag or a digest. With ``all_architectures`` a manifest list is copied
     whole (every child by digest, then the list under the tag); otherwise only the host's child is
-    copied and tagged, which is what a single-architecture deployment pulls anyway.
+    copied and tagged, which is what a single-architecture deployment pulls anyway. ``attachments``
+    says whether what hangs on the copied digests (signatures, attestations, SBOMs) goes along; an
+    image built here (a modification) has a new digest, and so nothing to bring.
     """
 
     source: ImageStore
@@ -37,6 +39,7 @@ class CopyJob:
     destination_repository: str
     destination_tag: str
     all_architectures: bool = False
+    attachments: bool = True
 
     @property
     def source_name(self) -> str:

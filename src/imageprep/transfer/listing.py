@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from imageprep.model.attachments import cosign_tags, digest_tag, is_attachment_tag
 from imageprep.model.errors import ImageprepError, NotFoundError, RegistryError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import select_child
@@ -53,6 +54,8 @@ class ImageDetails:
     created: str
     labels: dict[str, str]
     platforms: tuple[str, ...]
+    # What hangs on the digest: cosign tags, referrers, lookaside signatures (one line each).
+    signatures: tuple[str, ...] = ()
 
 
 def list_images(store: ImageStore) -> list[ImageSummary]:
@@ -66,6 +69,8 @@ def list_images(store: ImageStore) -> list[ImageSummary]:
     images = []
     for repository in sorted(repositories):
         for tag in sorted(store.list_tags(repository)):
+            if is_attachment_tag(tag):
+                continue  # a signature or a referrers index, not an image: `show` lists them
             try:
                 manifest = store.get_manifest(repository, tag)
             except NotFoundError:
@@ -88,6 +93,7 @@ def show_image(store: ImageStore, repository: str, reference: str, architecture:
         name = f"{store.location}/{repository}:{reference}"
         image = store.get_manifest(repository, select_child(top.manifests, architecture, name).digest)
     config = _config(store, repository, image)
+    tags = sorted(store.list_tags(repository))
     section = config.get("config")
     labels = section.get("Labels") if isinstance(section, dict) else None
     separator = "@" if is_digest(reference) else ":"
@@ -95,7 +101,7 @@ def show_image(store: ImageStore, repository: str, reference: str, architecture:
         name=f"{store.location}/{repository}{separator}{reference}",
         digest=top.digest,
         media_type=top.media_type,
-        tags=tuple(_tags_of(store, repository, top.digest)),
+        tags=tuple(_tags_of(store, repository, top.digest, tags)),
         size=_size(store, repository, image),
         layers=len(image.layers),
         architecture=str(config.get("architecture", "")),
@@ -103,6 +109,7 @@ def show_image(store: ImageStore, repository: str, reference: str, architecture:
         created=str(config.get("created", "")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         platforms=platforms,
+        signatures=tuple(_attachments_of(store, repository, top.digest, frozenset(tags))),
     )
 
 
@@ -119,10 +126,35 @@ def _size(store: ImageStore, repository: str, manifest: Manifest) -> int:
     return total
 
 
-def _tags_of(store: ImageStore, repository: str, digest: str) -> Iterator[str]:
-    for tag in sorted(store.list_tags(repository)):
-        if store.manifest_digest(repository, tag) == digest:
+def _tags_of(store: ImageStore, repository: str, digest: str, tags: list[str]) -> Iterator[str]:
+    for tag in tags:
+        if not is_attachment_tag(tag) and store.manifest_digest(repository, tag) == digest:
             yield tag
+
+
+_COSIGN_KINDS = {".sig": "signature", ".att": "attestation", ".sbom": "SBOM"}
+
+
+def _attachments_of(store: ImageStore, repository: str, digest: str, tags: frozenset[str]) -> Iterator[str]:
+    """One line per thing attached to ``digest``; a lookup that fails says so instead."""
+    for tag in cosign_tags(digest):
+        if tag in tags:
+            yield f"cosign {_COSIGN_KINDS[tag[tag.rindex('.') :]]}: {tag}"
+    try:
+        referrers = store.referrers(repository, digest)
+        if referrers is None and digest_tag(digest) in tags:
+            referrers = list(store.get_manifest(repository, digest_tag(digest)).manifests)
+        for referrer in referrers or ():
+            yield f"referrer {referrer.artifact_type or referrer.media_type}: {referrer.digest}"
+    except ImageprepError as exc:
+        yield f"referrers could not be read: {exc}"
+    try:
+        count = len(store.read_signatures(repository, digest))
+    except ImageprepError as exc:
+        yield f"lookaside signatures could not be read: {exc}"
+        return
+    if count:
+        yield f"lookaside signatures: {count}"
 
 
 def _platform(descriptor: Descriptor) -> str:

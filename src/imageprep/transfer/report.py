@@ -55,6 +55,36 @@ class BlobCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentCounts:
+    """What hung on an image's digests and reached the destination with it.
+
+    ``tags`` are cosign's ``sha256-HEX.sig/.att/.sbom`` manifests, ``referrers`` OCI 1.1 ones,
+    ``signatures`` lookaside signature files; ``present`` were there already. ``problems`` say what
+    could not be copied: the image itself is still copied (a signature is never worth failing it).
+    """
+
+    tags: int = 0
+    referrers: int = 0
+    signatures: int = 0
+    present: int = 0
+    problems: tuple[str, ...] = ()
+
+    @property
+    def copied(self) -> int:
+        """Everything this run added."""
+        return self.tags + self.referrers + self.signatures
+
+    def __add__(self, other: AttachmentCounts) -> AttachmentCounts:
+        return AttachmentCounts(
+            tags=self.tags + other.tags,
+            referrers=self.referrers + other.referrers,
+            signatures=self.signatures + other.signatures,
+            present=self.present + other.present,
+            problems=self.problems + other.problems,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ImageResult:
     """One image's outcome; ``digest`` is what the destination tag points at when copied or skipped."""
 
@@ -65,6 +95,7 @@ class ImageResult:
     error: str | None = None
     blobs: BlobCounts = BlobCounts()
     seconds: float = 0.0
+    attachments: AttachmentCounts = AttachmentCounts()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -79,10 +110,23 @@ class ImageResult:
             "bytes": self.blobs.bytes_transferred,
             "bytes_refetched": self.blobs.bytes_refetched,
             "seconds": round(self.seconds, 3),
+            **_attachment_fields(self.attachments),
         }
         if self.error is not None:
             data["error"] = self.error
         return data
+
+
+def _attachment_fields(counts: AttachmentCounts) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "signature_tags_copied": counts.tags,
+        "referrers_copied": counts.referrers,
+        "signatures_copied": counts.signatures,
+        "attachments_present": counts.present,
+    }
+    if counts.problems:
+        fields["attachment_problems"] = list(counts.problems)
+    return fields
 
 
 def format_bytes(count: int) -> str:
@@ -139,6 +183,14 @@ class TransferReport:
             total = total + result.blobs
         return total
 
+    @property
+    def attachments(self) -> AttachmentCounts:
+        """Signatures and other attachments over every image of the run."""
+        total = AttachmentCounts()
+        for result in self.images:
+            total = total + result.attachments
+        return total
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping: totals first, then per-image results."""
         blobs = self.blobs
@@ -155,6 +207,7 @@ class TransferReport:
             "transient_failures": self.retries.failures,
             "retries": self.retries.retries,
             "transient_failures_by_cause": dict(self.retries.by_cause),
+            **_attachment_fields(self.attachments),
             "failures": [{"source": r.source, "error": r.error} for r in self.failed],
             "images": [result.to_dict() for result in self.images],
         }
@@ -167,12 +220,33 @@ class TransferReport:
         """One line for the operator at the end of a run."""
         blobs = self.blobs
         retried = f"; {self.retries.retries} retries" if self.retries.retries else ""
+        attached = self.attachments
+        signed = (
+            f"; signatures and attachments: {attached.copied} copied, {attached.present} already present"
+            if attached.copied or attached.present
+            else ""
+        )
         return (
             f"{len(self.images)} images: {len(self.copied)} copied, {len(self.skipped)} skipped, "
             f"{len(self.failed)} failed; blobs: {blobs.copied} copied, {blobs.mounted} mounted, "
-            f"{blobs.present} already present; {format_bytes(blobs.bytes_transferred)} "
+            f"{blobs.present} already present{signed}; {format_bytes(blobs.bytes_transferred)} "
             f"in {self.seconds:.1f}s{retried}"
         )
+
+    def attachment_warnings(self) -> list[str]:
+        """What could not be copied of the images' signatures and attachments, each problem once
+        (the images themselves were copied), at most a few lines."""
+        problems: dict[str, int] = {}
+        for result in self.images:
+            for problem in result.attachments.problems:
+                problems[problem] = problems.get(problem, 0) + 1
+        lines = [
+            problem + (f" (and {count - 1} more times)" if count > 1 else "")
+            for problem, count in list(problems.items())[:_MAX_CAUSES]
+        ]
+        if len(problems) > _MAX_CAUSES:
+            lines.append(f"and {len(problems) - _MAX_CAUSES} other problems with signatures (see the report)")
+        return lines
 
     def raise_for_failures(self) -> None:
         """Raise one :class:`TransferError` if any image failed: each cause once, with its images."""

@@ -3,10 +3,15 @@
 A remote registry, the local image-serve tree and local containers storage all offer the same
 few operations, so the copy engine is written once against :class:`ImageStore`. Repositories are
 API paths (``tripleomaster/centos-binary-nova-api``); references are tags or digests.
+
+What hangs on a manifest digest travels through the same interface: OCI referrers (a store keeps
+its own record of them, or its registry's, as each ``put_manifest`` of a manifest with a
+``subject`` goes by) and lookaside signatures (``signature-N`` files beside the registry).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -31,7 +36,28 @@ class ImageStore(Protocol):
         ...
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
-        """Store the manifest's exact bytes under a tag or its digest."""
+        """Store the manifest's exact bytes under a tag or its digest.
+
+        A manifest with a ``subject`` is recorded as a referrer of that digest, in whatever form
+        the store answers referrers in (its API, or the ``sha256-HEX`` fallback tag).
+        """
+        ...
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        """The manifests whose ``subject`` is ``digest``; ``None`` when the store has no referrers
+        API (a client then finds them under the fallback tag)."""
+        ...
+
+    def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+        """The lookaside ("simple signing") signatures of a manifest digest, in order; ``[]`` when
+        there are none or the store has no lookaside."""
+        ...
+
+    def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
+        """Add those of ``signatures`` the store does not hold yet; how many were added.
+
+        Raises ``NoSignatureStorageError`` when the store has nowhere to write signatures.
+        """
         ...
 
     def has_blob(self, repository: str, digest: str) -> bool:

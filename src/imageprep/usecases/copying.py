@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from imageprep.transfer.listener import TransferListener
 from imageprep.transfer.report import TransferReport
 from imageprep.usecases.cleanup import Cleanup
 from imageprep.usecases.session import Session
+
+LOG = logging.getLogger(__name__)
 
 
 def copy_jobs(images: Sequence[PreparedImage], session: Session, multi_arch: bool) -> list[CopyJob]:
@@ -67,21 +70,33 @@ def copy_prepared(
     listener: TransferListener | None = None,
     roles_path: tuple[Path, ...] = (),
     cleanup: Cleanup = Cleanup.FULL,
+    attachments: bool = True,
 ) -> TransferReport:
     """Copy every image that has a push destination; build and push the modified ones.
 
     ``roles_path`` is where Ansible roles named by ``modify_role`` are looked for first;
-    ``cleanup`` says which images a modification leaves in local storage.
+    ``cleanup`` says which images a modification leaves in local storage; ``attachments`` whether
+    signatures and other attachments go along with the copied images (modified ones have none).
     """
     check_copyable(images, session)
-    engine = TransferEngine(concurrency=concurrency, listener=listener, retrier=session.retrier)
+    engine = TransferEngine(
+        concurrency=concurrency, listener=listener, retrier=session.retrier, attachments=attachments
+    )
     jobs = copy_jobs(images, session, multi_arch)
     if not any(image.modified and image.destination for image in images):
-        return engine.run(jobs)
+        return warn_about_attachments(engine.run(jobs))
     from imageprep.usecases.modifying import ModifySettings, modify_prepared
 
     started = time.monotonic()
     report = engine.run(jobs) if jobs else TransferReport.from_results((), 0.0)
+    warn_about_attachments(report)
     modified = modify_prepared(images, session, ModifySettings(roles_path=roles_path, cleanup=cleanup))
     elapsed = time.monotonic() - started
     return TransferReport.from_results((*report.images, *modified), elapsed, session.retrier.stats())
+
+
+def warn_about_attachments(report: TransferReport) -> TransferReport:
+    """Say what of the images' signatures could not be copied (the images were); the report back."""
+    for line in report.attachment_warnings():
+        LOG.warning("%s", line)
+    return report

@@ -57,7 +57,8 @@ def fetch_into_storage(
     """
     with tempfile.TemporaryDirectory(prefix="imageprep-fetch-", dir=work_dir) as scratch:
         layout = DirImageStore(Path(scratch) / "image", STORAGE_PREFIX.rstrip(":"))
-        job = CopyJob(source, repository, reference, layout, repository, LOCAL_TAG)
+        # Only the image: local storage keeps no attachments, and a modification changes the digest.
+        job = CopyJob(source, repository, reference, layout, repository, LOCAL_TAG, attachments=False)
         result = _single(job, retrier)
         if result.outcome is Outcome.FAILED:
             raise TransferError(f"cannot fetch {job.source_name} into local storage: {result.error}")
@@ -85,5 +86,7 @@ def send_from_storage(
         path = Path(scratch) / "image"
         buildah.push_dir(name, path, format_=info.push_format)
         layout = DirImageStore(path, f"{STORAGE_PREFIX}{reference.registry}", reference.reference)
-        job = CopyJob(layout, reference.path, reference.reference, destination, repository, tag)
+        job = CopyJob(
+            layout, reference.path, reference.reference, destination, repository, tag, attachments=False
+        )
         return _single(job, retrier)

@@ -73,6 +73,8 @@ class PrepareRequest:
     roles_paths: tuple[Path, ...] = ()
     cleanup: Cleanup = Cleanup.FULL
     command_line: str = "imageprep prepare"
+    # Signatures, attestations and SBOMs attached to each copied image go along (--remove-signatures).
+    signatures: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +253,7 @@ def _copy(
         listener=listener,
         roles_path=request.roles_paths,
         cleanup=request.cleanup,
+        attachments=request.signatures,
     )
     if request.report_file is not None:
         write_atomically(request.report_file, report.to_json() + "\n")

@@ -38,6 +38,7 @@ class PushRequest:
     all_architectures: bool = False
     cleanup: bool = False
     dry_run: bool = False
+    signatures: bool = True  # what is attached to the image goes along (--remove-signatures)
 
     @classmethod
     def parse(
@@ -50,6 +51,7 @@ class PushRequest:
         all_architectures: bool = False,
         cleanup: bool = False,
         dry_run: bool = False,
+        signatures: bool = True,
     ) -> PushRequest:
         """From the command line: a ``containers-storage:`` prefix means local, ``docker://`` is dropped.
 
@@ -60,7 +62,14 @@ class PushRequest:
             text, local = text[len(STORAGE_PREFIX) :], True
         text = text.removeprefix(TRANSPORT_PREFIX)
         return cls(
-            ImageReference.parse(text), local, destination, append_tag, all_architectures, cleanup, dry_run
+            ImageReference.parse(text),
+            local,
+            destination,
+            append_tag,
+            all_architectures,
+            cleanup,
+            dry_run,
+            signatures,
         )
 
     @property
@@ -155,4 +164,8 @@ def _push(request: PushRequest, session: Session, buildah: Buildah) -> ImageResu
         destination_tag=target.reference,
         all_architectures=request.all_architectures,
     )
-    return TransferEngine(concurrency=4, retrier=session.retrier).run([job]).images[0]
+    engine = TransferEngine(concurrency=4, retrier=session.retrier, attachments=request.signatures)
+    report = engine.run([job])
+    for line in report.attachment_warnings():  # the image was pushed; its signatures may not be
+        LOG.warning("%s", line)
+    return report.images[0]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from imageprep.lookaside.config import RegistriesD
 from imageprep.model.control import RunControl
 from imageprep.model.location import Location
 from imageprep.model.retry import Retrier
@@ -68,6 +69,7 @@ class Session:
                     timeouts=self.settings.timeouts,
                     retrier=self.retrier,
                     control=self.control,
+                    registries_d=RegistriesD.load(self.settings.registries_d),
                 )
             return self._registries
 

@@ -1,0 +1,1 @@
+"""Lookaside ("simple signing") signatures: registries.d, and signature files in a directory."""

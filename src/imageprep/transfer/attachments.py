@@ -1,0 +1,116 @@
+"""What hangs on an image's digests goes along with the image: signatures, attestations, SBOMs.
+
+For each digest the destination now holds (the tagged manifest, and each child of a list copied
+whole), three places are looked at (see :mod:`imageprep.model.attachments`):
+
+- cosign's tags ``sha256-HEX.sig/.att/.sbom``, found in the source repository's tag list;
+- OCI referrers: the source's referrers API when the image is being copied, else (and where the
+  source has no such API) its ``sha256-HEX`` fallback tag;
+- lookaside signatures, read from the source's lookaside and added to the destination's.
+
+The tag list is one request per repository, so a re-run that finds the image in place costs one
+request more than the image's own check, and still brings signatures added since (the referrers
+API, one request per digest, is asked only when the image itself is copied). Attachments are
+manifests copied by the engine's own copy of one image, so they are checked, skipped when present
+and written byte for byte like any image; one that cannot be copied is a problem reported with the
+image, never a failure of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from imageprep.model.attachments import cosign_tags, digest_tag
+from imageprep.model.errors import ImageprepError
+from imageprep.model.manifest import Descriptor
+from imageprep.transfer.jobs import CopyJob
+from imageprep.transfer.report import AttachmentCounts, Outcome
+
+# Copies one manifest (and what it needs) as the engine copies an image: copied, or found present.
+CopyOne = Callable[[CopyJob], Outcome]
+
+
+class AttachmentCopier:
+    """Brings the attachments of one image's digests from its source to its destination."""
+
+    def __init__(self, copy_one: CopyOne) -> None:
+        self._copy_one = copy_one
+
+    def copy(self, job: CopyJob, digests: Sequence[str], *, image_copied: bool) -> AttachmentCounts:
+        """Copy what hangs on ``digests``; ``image_copied`` says the image itself was just copied."""
+        tags, counts = self._source_tags(job)
+        for digest in digests:
+            counts = counts + self._tagged(job, digest, tags)
+            counts = counts + self._referrers(job, digest, tags, image_copied)
+            counts = counts + self._signatures(job, digest)
+        return counts
+
+    def _source_tags(self, job: CopyJob) -> tuple[frozenset[str], AttachmentCounts]:
+        try:
+            return frozenset(job.source.list_tags(job.source_repository)), AttachmentCounts()
+        except ImageprepError as exc:
+            problem = f"the tags of {job.source_name} could not be listed to find its signatures: {exc}"
+            return frozenset(), AttachmentCounts(problems=(problem,))
+
+    def _attached(self, job: CopyJob, reference: str, kind: str) -> AttachmentCounts:
+        """Copy the manifest ``reference`` of the source repository under the same name."""
+        attachment = replace(
+            job,
+            source_reference=reference,
+            destination_tag=reference,
+            all_architectures=True,
+            attachments=False,
+        )
+        try:
+            outcome = self._copy_one(attachment)
+        except ImageprepError as exc:
+            return AttachmentCounts(problems=(f"{kind} {attachment.source_name} was not copied: {exc}",))
+        if outcome is Outcome.SKIPPED:
+            return AttachmentCounts(present=1)
+        return AttachmentCounts(tags=1) if kind == "signature tag" else AttachmentCounts(referrers=1)
+
+    def _tagged(self, job: CopyJob, digest: str, tags: frozenset[str]) -> AttachmentCounts:
+        counts = AttachmentCounts()
+        for tag in cosign_tags(digest):
+            if tag in tags:
+                counts = counts + self._attached(job, tag, "signature tag")
+        return counts
+
+    def _referrers(
+        self, job: CopyJob, digest: str, tags: frozenset[str], image_copied: bool
+    ) -> AttachmentCounts:
+        try:
+            found = self._find_referrers(job, digest, tags, image_copied)
+        except ImageprepError as exc:
+            return AttachmentCounts(
+                problems=(f"the referrers of {job.source_name} could not be read: {exc}",)
+            )
+        counts = AttachmentCounts()
+        for referrer in found:
+            counts = counts + self._attached(job, referrer.digest, "referrer")
+        return counts
+
+    @staticmethod
+    def _find_referrers(
+        job: CopyJob, digest: str, tags: frozenset[str], image_copied: bool
+    ) -> Sequence[Descriptor]:
+        repository = job.source_repository
+        listed = job.source.referrers(repository, digest) if image_copied else None
+        if listed is not None:
+            return listed
+        fallback = digest_tag(digest)
+        if fallback not in tags:
+            return ()
+        return job.source.get_manifest(repository, fallback).manifests
+
+    @staticmethod
+    def _signatures(job: CopyJob, digest: str) -> AttachmentCounts:
+        try:
+            signatures = job.source.read_signatures(job.source_repository, digest)
+            if not signatures:
+                return AttachmentCounts()
+            added = job.destination.write_signatures(job.destination_repository, digest, signatures)
+        except ImageprepError as exc:  # NoSignatureStorageError among them: nowhere to write
+            return AttachmentCounts(problems=(f"the signatures of {job.source_name} were not copied: {exc}",))
+        return AttachmentCounts(signatures=added, present=len(signatures) - added)
