@@ -2,7 +2,8 @@
 
 ``REGISTRY`` (plain HTTP), ``AUTH_REGISTRY`` (basic auth, user ``deployer``), ``TLS_REGISTRY``
 (HTTPS with its CA in ``CA_FILE``) are started once, when the first example needs them, and seeded
-with a few generated tripleomaster images; ``DEST_REGISTRY`` is a fresh, empty registry for each
+with a few generated tripleomaster images (``REGISTRY``'s nova-api signed, cosign-style);
+``DEST_REGISTRY`` is a fresh, empty registry for each
 example that uses it. Every process started here is stopped by :meth:`DocRegistries.close`.
 """
 
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
+from tests.support import cosign
 from tests.support.imagegen import GeneratedImage, make_image, make_layer
 from tests.support.registry_server import (
     RunningRegistry,
@@ -59,6 +61,14 @@ def _seed(registry: RunningRegistry, names: tuple[str, ...], tags: tuple[str, ..
             future.result()
 
 
+def _sign(registry: RunningRegistry, name: str) -> None:
+    """A cosign-style signature of ``name``'s image, under its ``sha256-<hex>.sig`` tag."""
+    repository = f"tripleomaster/centos-binary-{name}"
+    digest = _image(name).digest
+    signature = cosign.signature_artifact(cosign.cosign_key(), f"{registry.host}/{repository}", digest)
+    cosign.push_artifact(registry.host, repository, cosign.cosign_tag(digest), signature)
+
+
 class DocRegistries:
     """Placeholders to loopback addresses, starting what an example needs on first use."""
 
@@ -79,6 +89,7 @@ class DocRegistries:
             if name == "REGISTRY":
                 registry = self._start("plain", plain_registry_server)
                 _seed(registry, SEEDED_NAMES, (TEMPLATE_TAG, RDO_VERSION, f"{VERSION}-{RELEASE}"))
+                _sign(registry, "nova-api")
             elif name == "AUTH_REGISTRY":
                 registry = self._start(
                     "basic", lambda root: basic_auth_registry_server(root, AUTH_USER, AUTH_PASSWORD)

@@ -21,6 +21,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOT_RUN = {
     ("serving.md", "serve-foreground"): "imageprep serve runs until it is stopped",
     ("serving.md", "apache-install"): "changes the system's Apache configuration (needs root)",
+    ("signatures.md", "node-registries-d"): "configuration of the overcloud nodes",
 }
 
 
