@@ -25,14 +25,14 @@ def _pool(limit: int = 4, keepalive: float = 5.0) -> ConnectionPool:
     return ConnectionPool(ssl.create_default_context(), limit=limit, keepalive_expiry=keepalive)
 
 
-def _get(pool: ConnectionPool, url: str, pool_timeout: float = 5.0) -> bytes:
+def _get(pool: ConnectionPool, url: str, pool_timeout: float = 5.0, *, bulk: bool = False) -> bytes:
     request = httpcore.Request(
         "GET",
         url,
         headers=[(b"Host", url.split("/")[2].encode())],
         extensions={"timeout": {"pool": pool_timeout}},
     )
-    response = pool.handle_request(request)
+    response = pool.handle_request(request, bulk=bulk)
     try:
         return b"".join(response.iter_stream())
     finally:
@@ -206,3 +206,26 @@ def test_requests_to_one_host_never_exceed_its_own_limit_and_reuse_its_connectio
         pool.close()
     assert len(server.requests) == 24
     assert len({r.peer_port for r in server.requests}) <= 3  # 24 requests, at most 3 connections
+
+
+def test_blob_transfers_keep_to_their_share_so_checks_still_go_out() -> None:
+    release = threading.Event()
+
+    def answer(request: Recorded) -> Reply:
+        if "/blobs/" in request.path:
+            release.wait(10)  # a long transfer
+        return Reply(200, body=b"ok")
+
+    with scripted_server(answer) as server:
+        pool = ConnectionPool(
+            ssl.create_default_context(), limit=8, keepalive_expiry=5.0, per_host=3, per_host_bulk=2
+        )
+        with ThreadPoolExecutor(4) as threads:
+            blobs = [threads.submit(_get, pool, f"{server.url}/v2/r/blobs/{n}", bulk=True) for n in range(3)]
+            time.sleep(0.2)  # two transfers hold the bulk share, the third waits for it
+            assert _get(pool, f"{server.url}/v2/r/manifests/t", pool_timeout=2.0) == b"ok"
+            with pytest.raises(httpcore.PoolTimeout):
+                _get(pool, f"{server.url}/v2/r/blobs/more", pool_timeout=0.2, bulk=True)
+            release.set()
+            assert all(future.result(10) == b"ok" for future in blobs)
+        pool.close()

@@ -321,6 +321,7 @@ class RegistryClient:
             "reading",
             f"blob {descriptor.digest} of {repository}",
             headers=headers,
+            bulk=True,
         )
         with self._connection.open(call) as response:
             served = served_range(response.status, response.header("content-range")) if ranged else None

@@ -55,6 +55,7 @@ class ApiCall:
     follow_redirects: bool = False
     limit: int | None = None
     retry: bool = True
+    bulk: bool = False  # blob bytes: see HttpRequest.bulk
 
 
 class Connection:
@@ -129,6 +130,7 @@ class Connection:
             verify=self._endpoints.verify(_netloc(url)),
             retry=call.retry,
             limit=call.limit,
+            bulk=call.bulk,
         )
 
     def send(self, call: ApiCall) -> HttpResponse:

@@ -25,11 +25,13 @@ OriginKey = tuple[bytes, bytes, int]
 
 class ConnectionPool:
     """At most ``limit`` requests in flight and ``limit`` connections open, idle ones included, and
-    at most ``per_host`` of each to any one origin.
+    at most ``per_host`` of each to any one origin, of which at most ``per_host_bulk`` carry blob
+    bytes.
 
     A host's connections are reused for every request to it, whichever thread makes it: a run that
     asks a far-away registry a hundred questions pays the TCP and TLS handshakes ``per_host`` times
-    at most, not once per question.
+    at most, not once per question. Blob transfers keep to their own share, so the short questions
+    (manifest checks, tag lists) always have connections left to go out on.
     """
 
     def __init__(
@@ -39,9 +41,14 @@ class ConnectionPool:
         limit: int,
         keepalive_expiry: float,
         per_host: int | None = None,
+        per_host_bulk: int | None = None,
         network_backend: httpcore.NetworkBackend | None = None,
     ) -> None:
-        if limit < 1 or (per_host is not None and per_host < 1):
+        if (
+            limit < 1
+            or (per_host is not None and per_host < 1)
+            or (per_host_bulk is not None and per_host_bulk < 1)
+        ):
             raise ValueError("a connection pool needs room for at least one connection")
         self._ssl_context = ssl_context
         self._limit = limit
@@ -49,57 +56,67 @@ class ConnectionPool:
         self._network_backend = network_backend
         self._slots = threading.BoundedSemaphore(limit)
         self._per_host = min(per_host or limit, limit)
+        self._per_host_bulk = min(per_host_bulk or self._per_host, self._per_host)
         self._host_slots: dict[OriginKey, threading.BoundedSemaphore] = {}
+        self._bulk_slots: dict[OriginKey, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._idle: dict[OriginKey, list[httpcore.HTTPConnection]] = {}
         self._idle_count = 0
         self._active: set[httpcore.HTTPConnection] = set()
         self._closed = False
 
-    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+    def handle_request(self, request: httpcore.Request, *, bulk: bool = False) -> httpcore.Response:
         """Send ``request`` on a pooled connection; the connection returns when the response closes.
 
-        Raises ``httpcore.PoolTimeout`` when no slot frees up within the request's pool timeout.
+        ``bulk`` (blob bytes) counts against the host's bulk share too. Raises
+        ``httpcore.PoolTimeout`` when no slot frees up within the request's pool timeout.
         """
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         timeout = request.extensions.get("timeout", {}).get("pool")
-        started = time.monotonic()
-        host_slots = self._host_slots_of(key)
-        if not host_slots.acquire(timeout=timeout):
-            raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        if not self._slots.acquire(timeout=left):
-            host_slots.release()
-            raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        held: list[threading.BoundedSemaphore] = []
+        wanted = [self._slots_of(self._bulk_slots, key, self._per_host_bulk)] if bulk else []
+        wanted += [self._slots_of(self._host_slots, key, self._per_host), self._slots]
+        for slots in wanted:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not slots.acquire(timeout=left):
+                for taken in held:
+                    taken.release()
+                raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
+            held.append(slots)
         try:
             connection = self._checkout(key, origin)
         except BaseException:
-            self._release(key)
+            self._release(held)
             raise
         try:
             response = connection.handle_request(request)
         except httpcore.ConnectionNotAvailable as exc:
             # Only a pool closed under a running request takes a connection away from it.
-            self._discard_and_release(key, connection)
+            self._discard_and_release(held, connection)
             raise httpcore.ConnectError("the connection was closed while in use") from exc
         except BaseException:
-            self._discard_and_release(key, connection)
+            self._discard_and_release(held, connection)
             raise
         # A synchronous connection's body is a synchronous iterable.
-        response.stream = _ReturningStream(cast(Iterable[bytes], response.stream), self, key, connection)
+        stream = _ReturningStream(cast(Iterable[bytes], response.stream), self, key, connection, held)
+        response.stream = stream
         return response
 
-    def _host_slots_of(self, key: OriginKey) -> threading.BoundedSemaphore:
+    def _slots_of(
+        self, table: dict[OriginKey, threading.BoundedSemaphore], key: OriginKey, size: int
+    ) -> threading.BoundedSemaphore:
         with self._lock:
-            slots = self._host_slots.get(key)
+            slots = table.get(key)
             if slots is None:
-                slots = self._host_slots[key] = threading.BoundedSemaphore(self._per_host)
+                slots = table[key] = threading.BoundedSemaphore(size)
             return slots
 
-    def _release(self, key: OriginKey) -> None:
-        self._slots.release()
-        self._host_slots_of(key).release()
+    @staticmethod
+    def _release(held: list[threading.BoundedSemaphore]) -> None:
+        for slots in reversed(held):
+            slots.release()
 
     def _checkout(self, key: OriginKey, origin: httpcore.Origin) -> httpcore.HTTPConnection:
         """The newest usable idle connection to ``origin``, else a new (not yet connected) one."""
@@ -136,7 +153,9 @@ class ConnectionPool:
             surplus.close()
         return connection
 
-    def _checkin(self, key: OriginKey, connection: httpcore.HTTPConnection) -> None:
+    def _checkin(
+        self, key: OriginKey, connection: httpcore.HTTPConnection, held: list[threading.BoundedSemaphore]
+    ) -> None:
         """Called once per request, when its response is closed: keep the connection or drop it."""
         surplus: httpcore.HTTPConnection | None = None
         with self._lock:
@@ -153,7 +172,7 @@ class ConnectionPool:
             if surplus is not None:
                 surplus.close()
         finally:
-            self._release(key)
+            self._release(held)
 
     def _oldest_idle(self) -> httpcore.HTTPConnection | None:
         """Remove and return the least recently used idle connection of the largest stack (lock held)."""
@@ -167,11 +186,13 @@ class ConnectionPool:
         self._idle_count -= 1
         return oldest
 
-    def _discard_and_release(self, key: OriginKey, connection: httpcore.HTTPConnection) -> None:
+    def _discard_and_release(
+        self, held: list[threading.BoundedSemaphore], connection: httpcore.HTTPConnection
+    ) -> None:
         try:
             self._discard(connection)
         finally:
-            self._release(key)
+            self._release(held)
 
     def _discard(self, connection: httpcore.HTTPConnection) -> None:
         with self._lock:
@@ -204,11 +225,13 @@ class _ReturningStream:
         pool: ConnectionPool,
         key: OriginKey,
         connection: httpcore.HTTPConnection,
+        held: list[threading.BoundedSemaphore],
     ) -> None:
         self._stream = stream
         self._pool = pool
         self._key = key
         self._connection = connection
+        self._held = held
         self._returned = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -223,4 +246,4 @@ class _ReturningStream:
             if close is not None:
                 close()
         finally:
-            self._pool._checkin(self._key, self._connection)
+            self._pool._checkin(self._key, self._connection, self._held)

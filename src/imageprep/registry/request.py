@@ -21,7 +21,9 @@ class HttpRequest:
     messages. A request whose body is ``bytes`` or empty can be sent again, and the transport
     retries it on transient failures unless ``retry`` is off (an upload whose registry state a
     half-sent attempt may have changed is retried whole by its caller instead). ``limit`` bounds
-    an answer read whole.
+    an answer read whole. ``bulk`` marks blob bytes, which travel on HTTP/1.1 connections of their
+    own; everything else (manifests, checks, listings, tokens) shares one HTTP/2 connection per TLS
+    host where the server offers it.
     """
 
     method: str
@@ -32,6 +34,8 @@ class HttpRequest:
     verify: bool = True
     retry: bool = True
     limit: int | None = None
+    # Blob bytes (a blob read, an upload with a body): these go over connections of their own.
+    bulk: bool = False
 
     @property
     def replayable(self) -> bool:

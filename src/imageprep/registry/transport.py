@@ -49,9 +49,11 @@ _log = logging.getLogger("imageprep.http")
 
 KEEPALIVE_SECONDS = 5.0
 MAX_CONNECTIONS = 64
-# Requests in flight, and so connections open, to one host: about one round trip of checks per
-# 16 images, without one run looking like a crowd to a registry that rate-limits.
-PER_HOST = 16
+# Requests in flight, and so connections open, to one host: a warm run's two checks per image
+# (its manifest, its repository's tag list for new signatures) take about one round trip per 16
+# images. Blob transfers use at most half of them, so checks never wait behind a layer.
+PER_HOST = 32
+PER_HOST_BULK = 16
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _Pool = ConnectionPool | httpcore.ConnectionPool
@@ -136,6 +138,7 @@ class Transport:
                         context,
                         limit=self._max_connections,
                         per_host=self._per_host,
+                        per_host_bulk=PER_HOST_BULK,
                         keepalive_expiry=KEEPALIVE_SECONDS,
                         network_backend=self._backend,
                     )
@@ -189,7 +192,10 @@ class Transport:
             extensions={"timeout": self._timeout_extension()},
         )
         try:
-            response = pool.handle_request(wire)
+            if isinstance(pool, ConnectionPool):
+                response = pool.handle_request(wire, bulk=request.bulk)
+            else:
+                response = pool.handle_request(wire)
         except httpcore.ProxyError as exc:
             raise _proxy_refused(request, proxy, exc) from exc
         except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:

@@ -156,6 +156,7 @@ class BlobUpload:
             params={"digest": descriptor.digest},
             body=body,
             retry=False,
+            bulk=body != b"",
         )
         response = self._connection.send(call)
         self._connection.check(response, call)
@@ -182,6 +183,7 @@ class BlobUpload:
                 },
                 body=_guarded(slicer.take(length)),
                 retry=False,
+                bulk=True,
             )
             response = self._connection.send(call)
             self._connection.check(response, call)

@@ -19,6 +19,7 @@ image, never a failure of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 
 from imageprep.model.attachments import cosign_tags, digest_tag
@@ -37,18 +38,25 @@ class AttachmentCopier:
     def __init__(self, copy_one: CopyOne) -> None:
         self._copy_one = copy_one
 
-    def copy(self, job: CopyJob, digests: Sequence[str], *, image_copied: bool) -> AttachmentCounts:
-        """Copy what hangs on ``digests``; ``image_copied`` says the image itself was just copied."""
-        tags, counts = self._source_tags(job)
+    def copy(
+        self, job: CopyJob, digests: Sequence[str], *, image_copied: bool, tags: Future[list[str]]
+    ) -> AttachmentCounts:
+        """Copy what hangs on ``digests``; ``image_copied`` says the image itself was just copied.
+
+        ``tags`` is the source repository's tag list, asked for when the image's copy began (it
+        does not depend on the digest), so its round trip overlaps the image's own.
+        """
+        listed, counts = self._source_tags(job, tags)
         for digest in digests:
-            counts = counts + self._tagged(job, digest, tags)
-            counts = counts + self._referrers(job, digest, tags, image_copied)
+            counts = counts + self._tagged(job, digest, listed)
+            counts = counts + self._referrers(job, digest, listed, image_copied)
             counts = counts + self._signatures(job, digest)
         return counts
 
-    def _source_tags(self, job: CopyJob) -> tuple[frozenset[str], AttachmentCounts]:
+    @staticmethod
+    def _source_tags(job: CopyJob, tags: Future[list[str]]) -> tuple[frozenset[str], AttachmentCounts]:
         try:
-            return frozenset(job.source.list_tags(job.source_repository)), AttachmentCounts()
+            return frozenset(tags.result()), AttachmentCounts()
         except ImageprepError as exc:
             problem = f"the tags of {job.source_name} could not be listed to find its signatures: {exc}"
             return frozenset(), AttachmentCounts(problems=(problem,))

@@ -94,8 +94,12 @@ class TransferEngine:
         with (
             BlobLanes(self._concurrency, name="imageprep-blob") as blob_pool,
             ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-image") as image_pool,
+            ThreadPoolExecutor(self._image_concurrency, thread_name_prefix="imageprep-lookup") as lookups,
         ):
-            futures = [image_pool.submit(self._copy_image, job, copier, blob_pool, inventory) for job in jobs]
+            futures = [
+                image_pool.submit(self._copy_image, job, copier, blob_pool, inventory, lookups)
+                for job in jobs
+            ]
             wait_interruptibly(futures)
             results = [future.result() for future in futures]
         report = TransferReport.from_results(results, time.monotonic() - started, self._retrier.stats())
@@ -103,21 +107,29 @@ class TransferEngine:
         return report
 
     def _copy_image(
-        self, job: CopyJob, copier: BlobCopier, blob_pool: BlobLanes, inventory: DestinationInventory
+        self,
+        job: CopyJob,
+        copier: BlobCopier,
+        blob_pool: BlobLanes,
+        inventory: DestinationInventory,
+        lookups: ThreadPoolExecutor,
     ) -> ImageResult:
         started = time.monotonic()
         self._listener.image_started(job)
         tally = ImageTally()
+        attaching = job.attachments and self._attachments
+        # Asked now, beside the image's own first request, rather than after its copy.
+        tags = lookups.submit(job.source.list_tags, job.source_repository) if attaching else None
         try:
             outcome, plan = self._transfer(job, copier, blob_pool, tally, inventory)
             attached = AttachmentCounts()
-            if job.attachments and self._attachments:
+            if tags is not None:
 
                 def copy_one(attachment: CopyJob) -> Outcome:
                     return self._transfer(attachment, copier, blob_pool, tally, inventory)[0]
 
                 attached = AttachmentCopier(copy_one).copy(
-                    job, plan.digests, image_copied=outcome is Outcome.COPIED
+                    job, plan.digests, image_copied=outcome is Outcome.COPIED, tags=tags
                 )
             result = ImageResult(
                 source=job.source_name,
