@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,3 +265,31 @@ def test_print_config_uses_the_environment_root(imageprep: Run, monkeypatch: pyt
     printed = imageprep("serve", "--print-config", "nginx", "--listen", "127.0.0.1:8787", check=True)
     assert 'root "/srv/registry-tree";' in printed.stdout
     assert "listen 127.0.0.1:8787;" in printed.stdout
+
+
+def _workers_of(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_workers_share_the_port_and_one_that_dies_is_replaced(
+    root: Path, source_digests: dict[str, str]
+) -> None:
+    with imageprep_serving(root, serve_options=("--workers", "2")) as server:
+        workers = _workers_of(server.process.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced: set[int] = set()
+        for _ in range(100):  # bounded: the parent restarts it within moments
+            replaced = _workers_of(server.process.pid)
+            if len(replaced) == 2 and victim not in replaced:
+                break
+            time.sleep(0.1)
+        assert len(replaced) == 2 and victim not in replaced
+        for name in IMAGES:
+            assert remote_digest(server.host, name, TAG) == source_digests[name], name
+        assert server.stop() == 0
+    assert b"Traceback" not in server.stderr
+    assert b"a server worker stopped (killed by signal 9)" in server.stderr
+    for pid in replaced:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

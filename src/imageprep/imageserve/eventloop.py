@@ -58,6 +58,7 @@ _OUT = select.EPOLLOUT
 _CLOSE = b"Connection: close\r\n"
 _KEEP = b"Connection: keep-alive\r\n"
 _BLANK = b"\r\n"
+_EXCLUSIVE = getattr(select, "EPOLLEXCLUSIVE", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,20 +138,22 @@ class EventLoop:
         self._log_requests = log_requests
         self._date = DateLine()
         self._connections: dict[int, Connection] = {}
-        self._epoll = select.epoll()
+        # The epoll instance is made by run(): a forked worker must not share its parent's.
+        self._epoll: select.epoll | None = None
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._accepting = False
         self._closed = False
         listener.setblocking(False)
-        self._epoll.register(self._wake_read, _IN)
-        self._resume_accepting()
 
     # --- running -------------------------------------------------------------------------------
 
     def run(self, poll_interval: float = 0.5) -> None:
         """Serve until :meth:`stop` (or a signal handler raises); timeouts are checked every turn."""
-        self._stopping = False
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._epoll.register(self._wake_read, _IN)
+            self._resume_accepting()
         listener_fd = self._listener.fileno()
         wake_fd = self._wake_read
         connections = self._connections
@@ -187,19 +190,25 @@ class EventLoop:
         for connection in list(self._connections.values()):
             self._drop(connection)
         self._listener.close()
-        self._epoll.close()
+        if self._epoll is not None:
+            self._epoll.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
 
     # --- connections ---------------------------------------------------------------------------
 
+    def _poller(self) -> select.epoll:
+        assert self._epoll is not None, "connections exist only while the loop runs"
+        return self._epoll
+
     def _resume_accepting(self) -> None:
-        if not self._accepting and not self._closed:
-            self._epoll.register(self._listener.fileno(), _IN)
+        if not self._accepting and not self._closed and self._epoll is not None:
+            # With several workers on one socket, a new connection wakes one of them, not all.
+            self._epoll.register(self._listener.fileno(), _IN | _EXCLUSIVE)
             self._accepting = True
 
     def _pause_accepting(self) -> None:
-        if self._accepting:
+        if self._accepting and self._epoll is not None:
             self._epoll.unregister(self._listener.fileno())
             self._accepting = False
 
@@ -233,14 +242,14 @@ class EventLoop:
         deadline = now + (self._limits.head_timeout if self._tls else self._limits.idle_timeout)
         connection = Connection(sock, str(peer), self._tls is not None, deadline)
         self._connections[connection.fd] = connection
-        self._epoll.register(connection.fd, _IN)
+        self._poller().register(connection.fd, _IN)
 
     def _drop(self, connection: Connection) -> None:
         if self._connections.pop(connection.fd, None) is None:
             return
         connection.release_file()
         with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(connection.fd)
+            self._poller().unregister(connection.fd)
         with contextlib.suppress(OSError):
             connection.sock.close()
         if len(self._connections) < self._limits.max_connections:
@@ -248,7 +257,7 @@ class EventLoop:
 
     def _want(self, connection: Connection, interest: int) -> None:
         if connection.interest != interest:
-            self._epoll.modify(connection.fd, interest)
+            self._poller().modify(connection.fd, interest)
             connection.interest = interest
 
     def _sweep(self, now: float) -> None:
