@@ -28,6 +28,7 @@ demo: deps
 
 bench: deps
 	$(PY) bench/run.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf $(VENV) demo-work .mypy_cache .ruff_cache
