@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -293,3 +294,58 @@ def test_workers_share_the_port_and_one_that_dies_is_replaced(
     assert b"a server worker stopped (killed by signal 9)" in server.stderr
     for pid in replaced:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _processes_serving(root: Path) -> set[int]:
+    """Every process whose command line serves ``root`` (workers included, orphaned or not)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in command and str(root).encode() in command:
+                found.add(int(entry.name))
+    return found
+
+
+def _wait_until_none_serve(root: Path) -> set[int]:
+    left = _processes_serving(root)
+    for _ in range(100):  # bounded: a worker notices a gone parent within a second
+        if not left:
+            break
+        time.sleep(0.1)
+        left = _processes_serving(root)
+    return left
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_server(root: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    # Its own copy of the tree, so that the processes found are this server's only.
+    own = tmp_path / "own-tree"
+    shutil.copytree(root, own, symlinks=True)
+    command = [sys.executable, "-m", "imageprep.cli.app", "serve", "--root", str(own)]
+    process = subprocess.Popen(
+        [*command, "--listen", "127.0.0.1:0", "--workers", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        assert b"Serving" in process.stdout.readline()
+        if sig == signal.SIGKILL:  # the workers are up, and then their parent is gone at once
+            for _ in range(100):
+                if len(_workers_of(process.pid)) == 8:
+                    break
+                time.sleep(0.1)
+            assert len(_workers_of(process.pid)) == 8
+        process.send_signal(sig)  # a SIGTERM lands while the workers are still being forked
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert _wait_until_none_serve(own) == set()

@@ -151,8 +151,12 @@ class EventLoop:
 
     # --- running -------------------------------------------------------------------------------
 
-    def run(self, poll_interval: float = 0.5) -> None:
-        """Serve until :meth:`stop` (or a signal handler raises); timeouts are checked every turn."""
+    def run(self, poll_interval: float = 0.5, parent: int | None = None) -> None:
+        """Serve until :meth:`stop` (or a signal handler raises); timeouts are checked every turn.
+
+        With ``parent`` (a forked worker), the loop also ends when that process is gone, so a
+        worker never outlives a supervisor that was killed outright.
+        """
         if self._epoll is None:
             self._epoll = select.epoll()
             self._epoll.register(self._wake_read, _IN)
@@ -178,6 +182,9 @@ class EventLoop:
             if now >= next_sweep:
                 self._sweep(now)
                 next_sweep = now + sweep_every
+                if parent is not None and os.getppid() != parent:
+                    LOG.warning("server worker %d stops: its parent %d is gone", os.getpid(), parent)
+                    self._stopping = True
 
     def stop(self) -> None:
         """Make :meth:`run` return soon; safe from another thread or a signal handler."""

@@ -39,12 +39,15 @@ class ImageServeServer:
         self._stopped = threading.Event()
         self._stopped.set()
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Answer requests until :meth:`shutdown` is called (or a signal handler raises)."""
+    def serve_forever(self, poll_interval: float = 0.5, *, parent: int | None = None) -> None:
+        """Answer requests until :meth:`shutdown` is called (or a signal handler raises).
+
+        ``parent``: the supervisor of a forked worker, whose end ends the serving too.
+        """
         self._stopped.clear()
         self._running.set()
         try:
-            self._loop.run(poll_interval)
+            self._loop.run(poll_interval, parent)
         finally:
             self._running.clear()
             self._stopped.set()

@@ -9,7 +9,9 @@ and each keeps its own manifest cache.
 
 The parent only supervises. It forks the workers, restarts one that dies (at most
 :data:`MAX_RESTARTS` within :data:`RESTART_WINDOW` seconds, then it gives up with an error), and
-when it is stopped (SIGTERM, or Ctrl-C, which it raises as usual) it stops them all and waits.
+when it is stopped (SIGTERM, or Ctrl-C, which it raises as usual) it stops them all and waits,
+even when the stop comes while it is still forking them. A worker whose parent is gone (killed
+with SIGKILL) stops by itself within a second.
 Workers die on SIGTERM and ignore SIGINT: a Ctrl-C reaches the whole process group, and only the
 parent should act on it.
 """
@@ -41,26 +43,30 @@ def default_workers() -> int:
     return max(1, min(cores, 8))
 
 
-def _start_worker(server: ImageServeServer, poll_interval: float) -> int:
-    # Signals wait until the child has its own handlers: the parent's would raise in the child.
+def _start_worker(server: ImageServeServer, poll_interval: float, children: set[int]) -> None:
+    """Fork one worker and add it to ``children`` before a stop signal can reach the parent."""
+    # Stop signals wait until the child has its own handlers (the parent's would raise in the
+    # child) and until the parent has recorded the child (or a stop would miss it).
     stopping = {signal.SIGTERM, signal.SIGINT}
+    parent = os.getpid()
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     try:
         pid = os.fork()
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
-        raise
-    if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
-        return pid
+        if pid:
+            children.add(pid)
+            return
+    finally:
+        if os.getpid() == parent:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
-        server.serve_forever(poll_interval)
-    except BaseException:
-        LOG.debug("worker %d failed", os.getpid(), exc_info=True)
+        server.serve_forever(poll_interval, parent=parent)
+    except BaseException as exc:
+        LOG.warning("server worker %d failed: %s", os.getpid(), exc or type(exc).__name__)
+        LOG.debug("server worker %d failed", os.getpid(), exc_info=True)
         code = 1
     finally:
         os._exit(code)
@@ -68,9 +74,11 @@ def _start_worker(server: ImageServeServer, poll_interval: float) -> int:
 
 def serve_in_workers(server: ImageServeServer, workers: int, poll_interval: float = 0.5) -> None:
     """Serve with ``workers`` forked processes until a signal handler raises in the parent."""
-    children = {_start_worker(server, poll_interval) for _ in range(workers)}
+    children: set[int] = set()
     restarts: deque[float] = deque()
     try:
+        for _ in range(workers):
+            _start_worker(server, poll_interval, children)
         while True:
             pid, status = os.wait()
             if pid not in children:
@@ -84,9 +92,9 @@ def serve_in_workers(server: ImageServeServer, workers: int, poll_interval: floa
             if len(restarts) > MAX_RESTARTS:
                 raise ImageServeError(
                     f"server workers stopped {len(restarts)} times within {RESTART_WINDOW:.0f} s; giving up",
-                    hint="run with -v --workers 1 to see why",
+                    hint="see the warnings above, or run imageprep --debug serve --workers 1",
                 )
-            children.add(_start_worker(server, poll_interval))
+            _start_worker(server, poll_interval, children)
     finally:
         _stop_all(children)
 
