@@ -218,8 +218,8 @@ def run_rounds(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput measurement")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each throughput measurement")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     options = parser.parse_args()
     with world_readable_directory("imageprep-bench-serve-") as base:
