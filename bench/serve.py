@@ -251,28 +251,33 @@ def measure_pull_once(address: tuple[str, int], images: list[Image]) -> None:
         client.close()
 
 
-Target = tuple[str, str, Callable[[float, float], bool]]
-TARGETS: tuple[Target, ...] = (
-    ("latency_ms", "median manifest latency <= 1 ms", lambda ours, apache: ours <= 1.0),
-    ("manifests_per_s", "manifest requests/s >= half of Apache's", lambda ours, apache: ours >= apache / 2),
-    ("pull_16_mb_s", "pull throughput >= Apache's, 16 clients", lambda ours, apache: ours >= apache),
-    ("pull_50_mb_s", "pull throughput >= Apache's, 50 clients", lambda ours, apache: ours >= apache),
+TARGETS = (
+    ("manifests_per_s", "manifest requests/s >= half of Apache's", 0.5),
+    ("pull_16_mb_s", "pull throughput >= Apache's, 16 clients", 1.0),
+    ("pull_50_mb_s", "pull throughput >= Apache's, 50 clients", 1.0),
 )
+MAX_LATENCY_MS = 1.0
 
 
 def targets(results: dict[str, list[dict[str, float]]]) -> str:
-    """Whether imageprep serve met each target, on the medians (and in how many rounds)."""
+    """Whether imageprep serve met each target: latency on its median, the others on the median
+    of the per-round ratios to Apache (and in how many rounds on its own)."""
+    ours = results["imageprep"]
+    latency = statistics.median(r["latency_ms"] for r in ours)
+    rounds = sum(r["latency_ms"] <= MAX_LATENCY_MS for r in ours)
+    verdict = "met" if latency <= MAX_LATENCY_MS else "NOT met"
+    lines = [
+        f"median manifest latency <= {MAX_LATENCY_MS:g} ms: {verdict}"
+        f" ({latency:.2f} ms; in {rounds} of {len(ours)} rounds)"
+    ]
     if "apache" not in results:
-        return "(no Apache here: targets not checked)"
-    lines = []
-    for key, text, met in TARGETS:
-        ours = statistics.median(r[key] for r in results["imageprep"])
-        apache = statistics.median(r[key] for r in results["apache"])
-        rounds = sum(
-            met(o[key], a[key]) for o, a in zip(results["imageprep"], results["apache"], strict=True)
-        )
-        verdict = "met" if met(ours, apache) else "NOT met"
-        lines.append(f"{text}: {verdict} on the medians, in {rounds} of {len(results['apache'])} rounds")
+        return "\n".join([*lines, "(no Apache here: the other targets are not checked)"])
+    for key, text, wanted in TARGETS:
+        ratios = [o[key] / a[key] for o, a in zip(ours, results["apache"], strict=True)]
+        ratio = statistics.median(ratios)
+        rounds = sum(r >= wanted for r in ratios)
+        verdict = "met" if ratio >= wanted else "NOT met"
+        lines.append(f"{text}: {verdict} ({ratio:.2f}x; in {rounds} of {len(ratios)} rounds)")
     return "\n".join(lines)
 
 
