@@ -7,6 +7,7 @@ what the server does (with generous bounds), they do not time it.
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ import pytest
 
 from imageprep.imageserve import ImageServeTree
 from imageprep.imageserve.eventloop import Limits
+from imageprep.imageserve.manage import delete_image
 from imageprep.transfer import CopyJob, copy_images
-from tests.support.imagegen import GeneratedImage, make_image, random_layer
+from tests.support.freshpython import run_python
+from tests.support.imagegen import GeneratedImage, make_image, make_layer, random_layer
 from tests.support.imageserve_running import RawConnection, serving_in_thread
 from tests.support.memory_store import MemoryStore
 
@@ -181,3 +184,48 @@ def test_an_oversized_head_is_refused(address: tuple[str, int]) -> None:
         assert connection.answer().status == 431
     finally:
         connection.close()
+
+
+FIT_OPEN_FILES = """
+import resource, sys
+from imageprep.imageserve.eventloop import Limits
+from imageprep.imageserve.server import _fit_open_files
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1] if sys.argv[1] == "unchanged" else int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+limits = _fit_open_files(Limits(max_connections=1024))
+print(limits.max_connections, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+def test_the_open_files_limit_is_raised_or_the_connections_fit_under_it() -> None:
+    # The soft limit goes up to what 1024 connections need when the hard limit allows it ...
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] >= 2 * 1024 + 64:
+        assert run_python(FIT_OPEN_FILES, "unchanged").split() == ["1024", str(2 * 1024 + 64)]
+    # ... and where it cannot, fewer connections are taken, two descriptors each.
+    assert run_python(FIT_OPEN_FILES, "512").split() == [str((512 - 64) // 2), "512"]
+
+
+def test_answers_follow_the_tree_as_prepare_and_delete_change_it(tmp_path: Path) -> None:
+    """Manifests are kept in memory, but every answer is checked against the files first."""
+    first = make_image({"name": "first"}, [make_layer({"etc/first": b"1"})])
+    second = make_image({"name": "second"}, [make_layer({"etc/second": b"2"})])
+    source = MemoryStore("memory")
+    source.add_image("t/live", "v1", first)
+    source.add_image("t/live", "v2", second)
+    tree = ImageServeTree(tmp_path / "tree")
+    assert not copy_images([CopyJob(source, "t/live", "v1", tree, "t/live", "latest")]).failed
+    with serving_in_thread(tree.root) as server:
+        connection = RawConnection(server.server_address)
+        try:
+            assert connection.get("/v2/t/live/manifests/latest").body == first.manifest
+            assert connection.get(f"/v2/t/live/manifests/{first.digest}").status == 200
+            # The tag moves to another image while the server runs.
+            assert not copy_images([CopyJob(source, "t/live", "v2", tree, "t/live", "latest")]).failed
+            moved = connection.get("/v2/t/live/manifests/latest")
+            assert (moved.body, moved.headers["docker-content-digest"]) == (second.manifest, second.digest)
+            # And is deleted: the tag and the manifests only it used are gone at once.
+            delete_image(tree, "t/live", "latest")
+            for path in ("/v2/t/live/manifests/latest", f"/v2/t/live/manifests/{second.digest}"):
+                assert connection.get(path).status == 404, path
+        finally:
+            connection.close()

@@ -288,7 +288,11 @@ class EventLoop:
                     alive = self._answer_buffered(connection, now) and self._drain_tls(connection, now)
             else:
                 alive = self._receive(connection, now)
-        except Exception:  # one broken connection must never stop the loop
+        except OSError:  # the network's doing: the client went away
+            LOG.debug("connection from %s failed", connection.peer, exc_info=True)
+            alive = False
+        except Exception as exc:  # one broken connection must never stop the loop
+            LOG.warning("dropping the connection from %s: %s", connection.peer, exc or type(exc).__name__)
             LOG.debug("connection from %s failed", connection.peer, exc_info=True)
             alive = False
         if not alive:

@@ -7,6 +7,10 @@ loop (:mod:`.eventloop`) that answers every connection with the registry API (:m
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
+import resource
 import socket
 import ssl
 import threading
@@ -17,7 +21,9 @@ from imageprep.imageserve.eventloop import EventLoop, Limits
 from imageprep.imageserve.reader import TreeReader
 from imageprep.model.errors import ImageServeError
 
+LOG = logging.getLogger("imageprep.serve")
 LISTEN_BACKLOG = 1024
+SPARE_DESCRIPTORS = 64
 
 
 class ImageServeServer:
@@ -87,6 +93,31 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _fit_open_files(limits: Limits) -> Limits:
+    """``limits`` with room for two descriptors per connection (socket, blob) under RLIMIT_NOFILE.
+
+    The soft limit is raised toward the hard one when it is too low (it is often 1024 while the
+    hard limit is far higher); if even the hard limit is too low, fewer connections are taken.
+    """
+    wanted = 2 * limits.max_connections + SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            soft = new_soft
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        fitting = max((soft - SPARE_DESCRIPTORS) // 2, 1)
+        LOG.warning(
+            "the open-files limit (%d) allows %d connections per worker, not %d",
+            soft,
+            fitting,
+            limits.max_connections,
+        )
+        return dataclasses.replace(limits, max_connections=fitting)
+    return limits
+
+
 def make_server(
     root: Path,
     host: str,
@@ -106,4 +137,5 @@ def make_server(
         listener = _listen(host, port)
     except OSError as exc:
         raise ImageServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    limits = _fit_open_files(limits or Limits())
     return ImageServeServer(listener, TreeReader(root), log_requests=log_requests, tls=tls, limits=limits)
