@@ -31,6 +31,7 @@ demo: demo-deps
 
 bench: deps
 	$(PY) bench/run.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf $(VENV) demo-work .mypy_cache .ruff_cache

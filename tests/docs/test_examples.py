@@ -20,6 +20,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 # Blocks that are shown but cannot run here, by (page, id). Each must exist (a stale entry fails).
 NOT_RUN = {
     ("serving.md", "serve-foreground"): "imageprep serve runs until it is stopped",
+    ("serving.md", "serve-tls-foreground"): "imageprep serve runs until it is stopped",
     ("serving.md", "apache-install"): "changes the system's Apache configuration (needs root)",
     ("signatures.md", "node-registries-d"): "configuration of the overcloud nodes",
 }

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,3 +266,86 @@ def test_print_config_uses_the_environment_root(imageprep: Run, monkeypatch: pyt
     printed = imageprep("serve", "--print-config", "nginx", "--listen", "127.0.0.1:8787", check=True)
     assert 'root "/srv/registry-tree";' in printed.stdout
     assert "listen 127.0.0.1:8787;" in printed.stdout
+
+
+def _workers_of(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_workers_share_the_port_and_one_that_dies_is_replaced(
+    root: Path, source_digests: dict[str, str]
+) -> None:
+    with imageprep_serving(root, serve_options=("--workers", "2")) as server:
+        workers = _workers_of(server.process.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced: set[int] = set()
+        for _ in range(100):  # bounded: the parent restarts it within moments
+            replaced = _workers_of(server.process.pid)
+            if len(replaced) == 2 and victim not in replaced:
+                break
+            time.sleep(0.1)
+        assert len(replaced) == 2 and victim not in replaced
+        for name in IMAGES:
+            assert remote_digest(server.host, name, TAG) == source_digests[name], name
+        assert server.stop() == 0
+    assert b"Traceback" not in server.stderr
+    assert b"a server worker stopped (killed by signal 9)" in server.stderr
+    for pid in replaced:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _processes_serving(root: Path) -> set[int]:
+    """Every process whose command line serves ``root`` (workers included, orphaned or not)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in command and str(root).encode() in command:
+                found.add(int(entry.name))
+    return found
+
+
+def _wait_until_none_serve(root: Path) -> set[int]:
+    left = _processes_serving(root)
+    for _ in range(100):  # bounded: a worker notices a gone parent within a second
+        if not left:
+            break
+        time.sleep(0.1)
+        left = _processes_serving(root)
+    return left
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_server(root: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    # Its own copy of the tree, so that the processes found are this server's only.
+    own = tmp_path / "own-tree"
+    shutil.copytree(root, own, symlinks=True)
+    command = [sys.executable, "-m", "imageprep.cli.app", "serve", "--root", str(own)]
+    process = subprocess.Popen(
+        [*command, "--listen", "127.0.0.1:0", "--workers", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        assert b"Serving" in process.stdout.readline()
+        if sig == signal.SIGKILL:  # the workers are up, and then their parent is gone at once
+            for _ in range(100):
+                if len(_workers_of(process.pid)) == 8:
+                    break
+                time.sleep(0.1)
+            assert len(_workers_of(process.pid)) == 8
+        process.send_signal(sig)  # a SIGTERM lands while the workers are still being forked
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert _wait_until_none_serve(own) == set()

@@ -26,7 +26,7 @@ from tests.support.imageserve_check import verify_tree
 from tests.support.imageserve_images import GeneratedIndex
 from tests.support.memory_store import MemoryStore
 from tests.support.registry_server import RunningRegistry
-from tests.support.seeding import seed_image
+from tests.support.seeding import seed_image, skopeo_raw_manifest
 
 SHARED = make_layer({"usr/share/shared": b"shared layer " * 32})
 
@@ -293,6 +293,44 @@ def test_tree_is_a_source_too(tmp_path: Path, tree: ImageServeTree) -> None:
     assert result.outcome is Outcome.COPIED, result.error
     assert other.manifest_digest("copy/multi", "v1") == index.digest
     assert verify_tree(other.root) == []
+
+
+def _nested_index_source() -> tuple[MemoryStore, Manifest, GeneratedIndex]:
+    """An OCI index whose first entry is another index (OCI allows it), and a plain image."""
+    source, inner = _memory_source_with_index()
+    debug = _image("multi-debug", oci=True)
+    source.add_image("t/multi", None, debug)
+    entries = [
+        {"mediaType": mediatypes.OCI_INDEX, "digest": inner.digest, "size": len(inner.raw)},
+        {"mediaType": mediatypes.OCI_MANIFEST, "digest": debug.digest, "size": len(debug.manifest)},
+    ]
+    raw = json.dumps({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}).encode()
+    outer = Manifest.parse(raw, None, "t/multi")
+    source.add_manifest("t/multi", "nested", outer)
+    return source, outer, inner
+
+
+@pytest.mark.integration
+def test_an_index_of_indexes_goes_into_the_tree_and_on_to_a_registry(
+    plain_registry: RunningRegistry, tree: ImageServeTree
+) -> None:
+    source, outer, inner = _nested_index_source()
+    job = CopyJob(source, "t/multi", "nested", tree, "t/multi", "nested", all_architectures=True)
+    (result,) = copy_images([job]).images
+    assert result.outcome is Outcome.COPIED, result.error
+    assert tree.manifest_digest("t/multi", "nested") == outer.digest
+    for child in (inner.digest, *(image.digest for image in inner.children.values())):
+        assert tree.manifest_file("t/multi", child) is not None
+    assert verify_tree(tree.root) == []
+
+    with RegistrySession() as session:
+        registry = session.client(plain_registry.host)
+        onward = CopyJob(
+            tree, "t/multi", "nested", registry, "imageserve/nested", "v1", all_architectures=True
+        )
+        (pushed,) = copy_images([onward]).images
+    assert pushed.outcome is Outcome.COPIED, pushed.error
+    assert skopeo_raw_manifest(plain_registry, "imageserve/nested", "v1") == outer.raw
 
 
 @pytest.mark.integration

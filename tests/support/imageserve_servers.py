@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.registry_server import free_port
@@ -46,9 +48,54 @@ def imageprep_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "imageprep.cli.app", *args]
 
 
-def print_config(kind: str, root: Path, host: str) -> str:
+@dataclass(frozen=True)
+class TlsFiles:
+    """A server certificate for 127.0.0.1 from a test CA, as files."""
+
+    certificate: Path
+    key: Path
+    ca: Path
+
+    @property
+    def cert_dir(self) -> Path:
+        """A directory holding only the CA as ``ca.crt``, as skopeo's ``--cert-dir`` wants it."""
+        return self.ca.parent
+
+    def options(self) -> list[str]:
+        return ["--tls-cert", str(self.certificate), "--tls-key", str(self.key)]
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A trustme CA and a certificate for 127.0.0.1 and localhost, readable by web server workers."""
+    import trustme
+
+    (directory / "ca").mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(directory / "server.pem", directory / "server.key", directory / "ca" / "ca.crt")
+    files.certificate.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(files.key))
+    ca.cert_pem.write_to_path(str(files.ca))
+    for path in (directory, directory / "ca", files.certificate, files.key, files.ca):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return files
+
+
+def print_config(kind: str, root: Path, host: str, tls: TlsFiles | None = None) -> str:
     result = subprocess.run(
-        imageprep_command("serve", "--print-config", kind, "--root", str(root), "--listen", host),
+        imageprep_command(
+            "serve",
+            "--print-config",
+            kind,
+            "--root",
+            str(root),
+            "--listen",
+            host,
+            *(tls.options() if tls else []),
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -68,15 +115,19 @@ def world_readable_directory(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _wait_ready(host: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+def _wait_ready(
+    host: str, process: subprocess.Popen[bytes], log: Path | None = None, tls: TlsFiles | None = None
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
+    url = f"{'https' if tls else 'http'}://{host}/v2/"
+    context = tls.client_context() if tls else None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             detail = log.read_text(errors="replace") if log and log.exists() else ""
             raise AssertionError(f"server exited with {process.returncode} before answering: {detail}")
         with (
             contextlib.suppress(OSError, urllib.error.URLError),
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as response,
+            urllib.request.urlopen(url, timeout=2, context=context) as response,
         ):
             if response.status == 200:
                 return
@@ -115,10 +166,13 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def imageprep_serving(root: Path, *extra: str) -> Iterator[ServeProcess]:
-    """``imageprep serve --root ROOT --listen 127.0.0.1:0``; the bound address is read from its stdout."""
+def imageprep_serving(
+    root: Path, *extra: str, serve_options: tuple[str, ...] = (), tls: TlsFiles | None = None
+) -> Iterator[ServeProcess]:
+    """``imageprep [EXTRA] serve --root ROOT --listen 127.0.0.1:0 [OPTIONS]``; the address from its stdout."""
+    options = [*serve_options, *(tls.options() if tls else [])]
     process = subprocess.Popen(
-        imageprep_command(*extra, "serve", "--root", str(root), "--listen", "127.0.0.1:0"),
+        imageprep_command(*extra, "serve", "--root", str(root), "--listen", "127.0.0.1:0", *options),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -126,19 +180,36 @@ def imageprep_serving(root: Path, *extra: str) -> Iterator[ServeProcess]:
     try:
         assert process.stdout is not None
         line = process.stdout.readline().decode()
-        match = re.search(r"http://(127\.0\.0\.1:\d+)/", line)
+        match = re.search(r"https?://(127\.0\.0\.1:\d+)/", line)
         if match is None:
             _stop(process)
             raise AssertionError(f"imageprep serve did not start: {line!r} {process.stderr.read()!r}")  # type: ignore[union-attr]
         served.host = match.group(1)
-        _wait_ready(served.host, process)
+        _wait_ready(served.host, process, tls=tls)
         yield served
     finally:
         served.stop()
 
 
-def _apache_main_config(workdir: Path, vhost: Path) -> str:
+# What Debian's apache2.conf and mods-available/mpm_event.conf set, for a production-like Apache.
+APACHE_DEBIAN_DEFAULTS = """\
+Timeout 300
+KeepAlive On
+MaxKeepAliveRequests 100
+KeepAliveTimeout 5
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+"""
+
+
+def _apache_main_config(workdir: Path, vhost: Path, extra: str, tls: bool) -> str:
     modules = ["mpm_event", "authz_core", "mime", "rewrite", "headers", "negotiation"]
+    modules += ["socache_shmcb", "ssl"] if tls else []
     loads = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so" for m in modules)
     user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
     return f"""\
@@ -153,41 +224,57 @@ LogLevel warn
 LogFormat "%h %l %u %t \\"%r\\" %>s %b" combined
 TypesConfig /etc/mime.types
 Define APACHE_LOG_DIR {workdir}
-Include "{vhost}"
+{extra}Include "{vhost}"
 """
 
 
 @contextlib.contextmanager
-def apache_serving(root: Path, workdir: Path) -> Iterator[str]:
-    """Debian's apache2 (``-X``, one process) with the printed vhost for ``root``; yields HOST:PORT."""
+def apache_serving(
+    root: Path, workdir: Path, *, production: bool = False, tls: TlsFiles | None = None
+) -> Iterator[str]:
+    """Debian's apache2 with the printed vhost for ``root``; yields HOST:PORT.
+
+    By default one process (``-X``), quick to start and stop; ``production=True`` runs it as a
+    Debian install does (its own processes and Debian's event-MPM and keep-alive settings).
+    """
     host = f"127.0.0.1:{free_port()}"
     workdir.mkdir(parents=True, exist_ok=True)
     vhost = workdir / "image-serve.conf"
-    vhost.write_text(print_config("apache", root, host))
+    vhost.write_text(print_config("apache", root, host, tls))
     main = workdir / "httpd.conf"
-    main.write_text(_apache_main_config(workdir, vhost))
+    settings = APACHE_DEBIAN_DEFAULTS if production else ""
+    main.write_text(_apache_main_config(workdir, vhost, settings, tls is not None))
     log = (workdir / "stderr.log").open("wb")
     process = subprocess.Popen(
-        [APACHE, "-X", "-f", str(main)],
+        [APACHE, "-DFOREGROUND" if production else "-X", "-f", str(main)],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env={"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C"},
     )
     try:
-        _wait_ready(host, process, workdir / "stderr.log")
+        _wait_ready(host, process, workdir / "stderr.log", tls)
         yield host
     finally:
         _stop(process)
         log.close()
 
 
+NGINX_DEBIAN_DEFAULTS = "    sendfile on;\n    tcp_nopush on;\n    keepalive_timeout 65;\n"
+
+
 @contextlib.contextmanager
-def nginx_serving(root: Path, workdir: Path) -> Iterator[str]:
-    """Debian's nginx (``daemon off``) with the printed server block for ``root``; yields HOST:PORT."""
+def nginx_serving(
+    root: Path, workdir: Path, *, production: bool = False, tls: TlsFiles | None = None
+) -> Iterator[str]:
+    """Debian's nginx (``daemon off``) with the printed server block for ``root``; yields HOST:PORT.
+
+    By default one worker; ``production=True`` uses what Debian's nginx.conf sets (a worker per
+    core, 768 connections each, sendfile and tcp_nopush).
+    """
     host = f"127.0.0.1:{free_port()}"
     workdir.mkdir(parents=True, exist_ok=True)
     server = workdir / "image-serve.conf"
-    server.write_text(print_config("nginx", root, host))
+    server.write_text(print_config("nginx", root, host, tls))
     user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
     temp_paths = "\n".join(
         f"    {kind}_temp_path {workdir}/{kind};"
@@ -197,10 +284,11 @@ def nginx_serving(root: Path, workdir: Path) -> Iterator[str]:
         f"""\
 {user}pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
-worker_processes 1;
-events {{ worker_connections 64; }}
+worker_processes {"auto" if production else 1};
+events {{ worker_connections {768 if production else 64}; }}
 http {{
     access_log {workdir}/access.log;
+{NGINX_DEBIAN_DEFAULTS if production else ""}
 {temp_paths}
     include {server};
 }}
@@ -213,7 +301,7 @@ http {{
         stderr=log,
     )
     try:
-        _wait_ready(host, process, workdir / "stderr.log")
+        _wait_ready(host, process, workdir / "stderr.log", tls)
         yield host
     finally:
         _stop(process, signal.SIGQUIT)

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imageprep.imageserve.api import MAX_PAGE, ApiError, paginate
 from imageprep.imageserve.layout import TreeLayout
 from imageprep.imageserve.names import check_digest, check_reference, check_repository, check_tag
 from imageprep.imageserve.root import DEFAULT_ROOT, resolve_root
-from imageprep.imageserve.server import paginate, parse_listen
+from imageprep.imageserve.server import parse_listen
 from imageprep.model.errors import ConfigurationError, ImageServeError
 from imageprep.model.reference import ImageReference
 
@@ -142,3 +143,13 @@ def test_pagination_with_n_and_last() -> None:
     assert paginate(items, {"n": ["2"], "last": ["b"]}) == (["c", "d"], None)
     assert paginate(items, {"n": ["10"], "last": ["a"]}) == (["b", "c", "d"], None)
     assert paginate(items, {"n": ["0"]}) == ([], None)
+
+
+def test_a_page_larger_than_the_server_gives_is_cut_with_a_next_link_and_a_bad_n_is_refused() -> None:
+    items = [f"{number:06}" for number in range(MAX_PAGE + 5)]
+    page, following = paginate(items, {"n": [str(MAX_PAGE * 3)]})
+    assert len(page) == MAX_PAGE and following == page[-1]
+    for bad in ("x", "-1", "1.5"):
+        with pytest.raises(ApiError) as caught:
+            paginate(items, {"n": [bad]})
+        assert (caught.value.status, caught.value.code) == (400, "UNSUPPORTED")

@@ -16,6 +16,7 @@ from imageprep.imageserve.sidefiles import (
 )
 from imageprep.imageserve.webconfig import render_config
 from imageprep.model import mediatypes
+from imageprep.model.errors import ConfigurationError
 
 V2 = mediatypes.DOCKER_MANIFEST
 LIST = mediatypes.DOCKER_MANIFEST_LIST
@@ -108,5 +109,6 @@ def test_printed_configs_name_root_and_address_and_refuse_writes(kind: str) -> N
     assert "/srv/image serve" in text
     assert "[::1]:8787" in text
     assert "GET|HEAD" in text
-    with pytest.raises(ValueError):
-        render_config(kind, Path('/srv/"quoted'), "127.0.0.1", 8787, "x")
+    for bad in ('/srv/"quoted', "/srv/$variable", "/srv/it's"):
+        with pytest.raises(ConfigurationError, match="cannot be written into a web server configuration"):
+            render_config(kind, Path(bad), "127.0.0.1", 8787, "x")

@@ -9,7 +9,7 @@ import pytest
 
 from imageprep.model import mediatypes
 from imageprep.model.errors import TransferError
-from imageprep.model.manifest import Manifest
+from imageprep.model.manifest import Manifest, sha256_digest
 from imageprep.model.retry import Retrier, RetryPolicy
 from imageprep.transfer import (
     BlobAction,
@@ -267,6 +267,64 @@ def test_manifest_list_with_all_architectures_copies_children_by_digest_then_the
     assert dest.put_log == [*child_puts, ("tripleomaster/multi", TAG, index.digest)]
     wanted = {b.digest for c in children.values() for b in c.blobs}
     assert dest.blob_digests("tripleomaster/multi") == wanted
+
+
+def nest(children: dict[str, Manifest | GeneratedImage]) -> bytes:
+    """An OCI index over images and other indexes (which OCI allows: an index may list indexes)."""
+    entries = []
+    for name, child in children.items():
+        raw = child.raw if isinstance(child, Manifest) else child.manifest
+        media_type = child.media_type if isinstance(child, Manifest) else child.manifest_media_type
+        entries.append(
+            {
+                "mediaType": media_type,
+                "digest": sha256_digest(raw),
+                "size": len(raw),
+                "annotations": {"org.example.variant": name},
+            }
+        )
+    document = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}
+    return json.dumps(document).encode()
+
+
+def test_an_index_inside_an_index_is_copied_whole_children_before_their_parents(
+    source: MemoryStore, dest: MemoryStore
+) -> None:
+    repo = "tripleomaster/nested"
+    inner, children = seed_manifest_list(source, repo)
+    extra = make_image({"variant": "debug"}, [make_layer({"debug": b"debug"})])
+    source.add_image(repo, None, extra)
+    outer = Manifest.parse(nest({"release": inner, "debug": extra, "again": inner}), None, repo)
+    source.add_manifest(repo, TAG, outer)
+
+    report = run([job(source, dest, repo, all_architectures=True)])
+
+    assert report.images[0].outcome is Outcome.COPIED, report.images[0].error
+    grandchildren = [(repo, c.digest, c.digest) for c in children.values()]
+    assert dest.put_log == [
+        *grandchildren,
+        (repo, inner.digest, inner.digest),
+        (repo, extra.digest, extra.digest),
+        (repo, TAG, outer.digest),
+    ]
+    assert dest.get_manifest(repo, TAG).raw == outer.raw
+    wanted = {b.digest for image in (*children.values(), extra) for b in image.blobs}
+    assert dest.blob_digests(repo) == wanted
+
+
+def test_indexes_nested_too_deep_are_refused(source: MemoryStore, dest: MemoryStore) -> None:
+    repo = "tripleomaster/deep"
+    current, _ = seed_manifest_list(source, repo)
+    for _ in range(9):
+        current = Manifest.parse(nest({"level": current}), None, repo)
+        source.add_manifest(repo, None, current)
+    source.add_manifest(repo, TAG, current)
+
+    [result] = run([job(source, dest, repo, all_architectures=True)]).images
+
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and "more than 8 deep" in result.error
+    assert dest.put_log == []
 
 
 def test_manifest_list_without_the_host_architecture_fails_with_a_hint(

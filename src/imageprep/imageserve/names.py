@@ -15,6 +15,9 @@ from imageprep.model.errors import ImageServeError
 from imageprep.model.reference import MAX_NAME_LENGTH, PATH_COMPONENT, TAG
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# The OCI digest grammar, and the encodings of the algorithms it registers.
+_ANY_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+_REGISTERED = {"sha256": re.compile(r"[0-9a-f]{64}"), "sha512": re.compile(r"[0-9a-f]{128}")}
 RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers"})
 _SHOWN = 80
 
@@ -64,6 +67,19 @@ def check_digest(digest: str) -> str:
             hint="the tree stores sha256 digests only (sha256: and 64 lower-case hex digits)",
         )
     return digest
+
+
+def is_well_formed_digest(digest: str) -> bool:
+    """Whether ``digest`` is a valid OCI digest of any algorithm (the tree holds sha256 only).
+
+    A well-formed digest the tree cannot hold names content that is simply not here (404), while
+    a malformed one is the client's mistake (400).
+    """
+    if not _ANY_DIGEST.fullmatch(digest):
+        return False
+    algorithm, _, encoded = digest.partition(":")
+    registered = _REGISTERED.get(algorithm)
+    return registered is None or registered.fullmatch(encoded) is not None
 
 
 def is_digest(reference: str) -> bool:

@@ -108,14 +108,7 @@ class TreeReader:
     def tag_variants(self, repository: str, tag: str) -> dict[str, str]:
         """``{media type: digest}`` a tag offers, the tagged manifest first; empty when no such tag."""
         text = _read(self.layout.type_map(repository, tag))
-        if text is None:
-            return {}
-        variants: dict[str, str] = {}
-        for media_type, uri in parse_type_map(text.decode("utf-8", "replace")).items():
-            digest = digest_of_uri(uri)
-            if digest is not None and DIGEST.fullmatch(digest):
-                variants[media_type] = digest
-        return variants
+        return {} if text is None else type_map_variants(text)
 
     def tag_digest(self, repository: str, tag: str) -> str | None:
         """The digest of the manifest stored under ``tag``, or None."""
@@ -248,6 +241,16 @@ class TreeReader:
     def catalog_document(self) -> dict[str, object] | None:
         """The parsed ``v2/_catalog``, or None when there is none."""
         return _json_file(self.layout.catalog)
+
+
+def type_map_variants(raw: bytes) -> dict[str, str]:
+    """``{media type: digest}`` of a type map's bytes, in file order; only our own variant URIs count."""
+    variants: dict[str, str] = {}
+    for media_type, uri in parse_type_map(raw.decode("utf-8", "replace")).items():
+        digest = digest_of_uri(uri)
+        if digest is not None and DIGEST.fullmatch(digest):
+            variants[media_type] = digest
+    return variants
 
 
 def _json_file(path: Path) -> dict[str, object] | None:

@@ -34,6 +34,8 @@ DEFAULT_CONCURRENCY = 8
 # layer another image is uploading), so with only as many images as workers the workers starve
 # whenever the first images all wait for the same base layer.
 IMAGES_PER_WORKER = 4
+# Indexes inside indexes are copied whole; deeper than this is refused rather than followed.
+MAX_INDEX_DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,20 +187,36 @@ class TransferEngine:
         return Outcome.COPIED, _Written((plan.tagged.digest, *(child.digest for child in plan.children)))
 
     def _plan(self, job: CopyJob, top: Manifest, wanted: Descriptor | None) -> _Plan:
-        if wanted is not None:
-            return _Plan(tagged=self._fetch_child(job, wanted))
-        if top.is_index:
-            return _Plan(tagged=top, children=tuple(self._fetch_child(job, d) for d in top.manifests))
-        return _Plan(tagged=top)
+        tagged = self._fetch_child(job, wanted) if wanted is not None else top
+        children: dict[str, Manifest] = {}
+        self._collect_children(job, tagged, children, depth=1)
+        return _Plan(tagged=tagged, children=tuple(children.values()))
+
+    def _collect_children(
+        self, job: CopyJob, manifest: Manifest, found: dict[str, Manifest], *, depth: int
+    ) -> None:
+        """Every manifest an index refers to, at any depth, each after its own children.
+
+        OCI allows an index inside an index; stores refuse an index whose children are missing,
+        so the order of ``found`` (by digest, each once) is the order to write them in.
+        """
+        if not manifest.is_index:
+            return
+        if depth > MAX_INDEX_DEPTH:
+            raise UnsupportedMediaTypeError(
+                f"manifest list of {job.source_name} nests other manifest lists more than "
+                f"{MAX_INDEX_DEPTH} deep, which imageprep does not copy"
+            )
+        for descriptor in manifest.manifests:
+            if descriptor.digest in found:
+                continue
+            child = self._fetch_child(job, descriptor)
+            self._collect_children(job, child, found, depth=depth + 1)
+            found[descriptor.digest] = child
 
     def _fetch_child(self, job: CopyJob, descriptor: Descriptor) -> Manifest:
         child = job.source.get_manifest(job.source_repository, descriptor.digest)
         _check_digest(child, descriptor.digest, job.source_name)
-        if child.is_index:
-            raise UnsupportedMediaTypeError(
-                f"manifest list of {job.source_name} contains another manifest list ({descriptor.digest}), "
-                "which imageprep does not copy"
-            )
         return child
 
     def _copy_blobs(
