@@ -22,6 +22,7 @@ import yaml
 from tests.e2e.conftest import Run
 from tests.support import cosign
 from tests.support.imagegen import GeneratedImage, make_image, make_layer
+from tests.support.imageserve_servers import imageprep_serving
 from tests.support.registry_server import RunningRegistry, plain_registry_server, registry_available
 from tests.support.seeding import seed_image
 from tests.support.signing import (
@@ -82,6 +83,40 @@ def _environment(tmp_path: Path, source: RunningRegistry, destination: str | boo
     return path
 
 
+def _signed_source(tmp_path: Path, key: GpgKey, source: RunningRegistry) -> tuple[Path, str]:
+    """SIGNED signed with ``key`` into ``source`` (its lookaside: the directory returned), and
+    UNSIGNED beside it; the signed image's digest."""
+    signatures = tmp_path / "source-sigs"
+    signatures.mkdir()
+    signer = registries_d(tmp_path / "signer", {source.host: {"lookaside-staging": signatures.as_uri()}})
+    digest = sign_into_registry(source, SIGNED, TAG, _image("nova-api"), key, signatures, signer)
+    seed_image(source, UNSIGNED, TAG, _image("keystone"))
+    return signatures, digest
+
+
+def _verified_pull(
+    tmp_path: Path, key: GpgKey, host: str, lookaside: str, signed_for: str
+) -> tuple[int, int]:
+    """skopeo's exit codes pulling SIGNED and UNSIGNED from ``host`` under a policy that wants
+    ``key``'s signature for ``signed_for``'s namespace (remapped to ``host``'s)."""
+    node = registries_d(tmp_path / "node", {host: {"lookaside": lookaside}})
+    policy = policy_file(
+        tmp_path, key=key, scope=f"{host}/tripleomaster", signed_prefix=f"{signed_for}/tripleomaster"
+    )
+    codes = []
+    for repository in (SIGNED, UNSIGNED):
+        pulled = skopeo_pull_verified(
+            f"{host}/{repository}:{TAG}",
+            policy=policy,
+            registries_dir=node,
+            target_dir=tmp_path / repository.replace("/", "-"),
+        )
+        if repository == UNSIGNED:
+            assert "signature" in pulled.stderr.lower(), pulled.stderr
+        codes.append(pulled.returncode)
+    return codes[0], codes[1]
+
+
 def _prepare(imageprep: Run, env: Path, tmp_path: Path, *extra: str) -> str:
     done = imageprep(
         "prepare", "-e", str(env), "--output-env-file", str(tmp_path / "images.yaml"), *extra, check=True
@@ -95,12 +130,9 @@ def _prepare(imageprep: Run, env: Path, tmp_path: Path, *extra: str) -> str:
 def test_a_gpg_signed_image_mirrored_to_a_registry_still_verifies_and_an_unsigned_one_is_refused(
     imageprep: Run, tmp_path: Path, signing_key: GpgKey, source: RunningRegistry, mirror: RunningRegistry
 ) -> None:
-    source_sigs, mirror_sigs = tmp_path / "source-sigs", tmp_path / "mirror-sigs"
-    source_sigs.mkdir()
+    source_sigs, digest = _signed_source(tmp_path, signing_key, source)
+    mirror_sigs = tmp_path / "mirror-sigs"
     mirror_sigs.mkdir()
-    signer = registries_d(tmp_path / "signer", {source.host: {"lookaside-staging": source_sigs.as_uri()}})
-    digest = sign_into_registry(source, SIGNED, TAG, _image("nova-api"), signing_key, source_sigs, signer)
-    seed_image(source, UNSIGNED, TAG, _image("keystone"))
     with static_web_server(source_sigs) as source_url, static_web_server(mirror_sigs) as mirror_url:
         ours = registries_d(
             tmp_path / "imageprep",
@@ -115,40 +147,35 @@ def test_a_gpg_signed_image_mirrored_to_a_registry_still_verifies_and_an_unsigne
         assert "signatures and attachments: 1 copied" in log
         assert [path.name for path in signature_files(mirror_sigs, SIGNED, digest)] == ["signature-1"]
 
-        node = registries_d(tmp_path / "node", {mirror.host: {"lookaside": mirror_url}})
-        policy = policy_file(
-            tmp_path,
-            key=signing_key,
-            scope=f"{mirror.host}/tripleomaster",
-            signed_prefix=f"{source.host}/tripleomaster",
-        )
-        pulled = skopeo_pull_verified(
-            f"{mirror.host}/{SIGNED}:{TAG}",
-            policy=policy,
-            registries_dir=node,
-            target_dir=tmp_path / "pulled",
-        )
-        assert pulled.returncode == 0, pulled.stderr
-        refused = skopeo_pull_verified(
-            f"{mirror.host}/{UNSIGNED}:{TAG}",
-            policy=policy,
-            registries_dir=node,
-            target_dir=tmp_path / "refused",
-        )
-        assert refused.returncode != 0 and "signature" in refused.stderr.lower()
+        signed, unsigned = _verified_pull(tmp_path, signing_key, mirror.host, mirror_url, source.host)
+        assert signed == 0 and unsigned != 0
 
         again = _prepare(imageprep, env, tmp_path, "--registries.d", str(ours))
         assert "1 already present" in again  # the re-run adds nothing
         assert [path.name for path in signature_files(mirror_sigs, SIGNED, digest)] == ["signature-1"]
 
 
+def test_a_gpg_signed_image_copied_into_the_tree_verifies_when_imageprep_serve_serves_it(
+    imageprep: Run, tmp_path: Path, signing_key: GpgKey, source: RunningRegistry
+) -> None:
+    source_sigs, digest = _signed_source(tmp_path, signing_key, source)
+    ours = registries_d(
+        tmp_path / "imageprep", {source.host: {"lookaside": source_sigs.as_uri()}}, catch_all=False
+    )
+    root = tmp_path / "image-serve"
+    env = _environment(tmp_path, source, True, "nova-api", "keystone")
+    _prepare(imageprep, env, tmp_path, "--registries.d", str(ours), "--image-serve-root", str(root))
+    assert [path.name for path in signature_files(root / "sigstore", SIGNED, digest)] == ["signature-1"]
+    with imageprep_serving(root) as served:
+        lookaside = f"http://{served.host}/sigstore"
+        signed, unsigned = _verified_pull(tmp_path, signing_key, served.host, lookaside, source.host)
+        assert signed == 0 and unsigned != 0
+
+
 def test_a_mirror_with_nowhere_to_stage_signatures_says_so_and_still_copies(
     imageprep: Run, tmp_path: Path, signing_key: GpgKey, source: RunningRegistry, mirror: RunningRegistry
 ) -> None:
-    source_sigs = tmp_path / "source-sigs"
-    source_sigs.mkdir()
-    signer = registries_d(tmp_path / "signer", {source.host: {"lookaside-staging": source_sigs.as_uri()}})
-    sign_into_registry(source, SIGNED, TAG, _image("nova-api"), signing_key, source_sigs, signer)
+    source_sigs, _ = _signed_source(tmp_path, signing_key, source)
     ours = registries_d(
         tmp_path / "imageprep", {source.host: {"lookaside": source_sigs.as_uri()}}, catch_all=False
     )
@@ -230,6 +257,23 @@ def test_cosign_signatures_and_referrers_verify_at_the_mirror_for_single_and_mul
     listed, _, _ = cosign.fetch_manifest(mirror.host, SIGNED, cosign.referrers_fallback_tag(image.digest))
     assert [entry["digest"] for entry in json.loads(listed)["manifests"]] == [sbom.digest]
     assert [entry.get("artifactType") for entry in json.loads(listed)["manifests"]] == [SBOM]
+
+    # And into the local registry: the same signatures verify as imageprep serve serves them,
+    # and the referrer is answered by its referrers API.
+    root = tmp_path / "image-serve"
+    local = _environment(tmp_path, source, True, "nova-api", "heat-api")
+    local.write_text(
+        local.read_text().replace("push_destination:", "multi_arch: true\n    push_destination:")
+    )
+    _prepare(imageprep, local, tmp_path, "--image-serve-root", str(root))
+    with imageprep_serving(root) as served:
+        assert _verified(key, served.host, SIGNED, image.digest) == image.digest
+        for digest in (index, *children):
+            assert _verified(key, served.host, MULTI, digest) == digest
+        answer = cosign.fetch_referrers(served.host, SIGNED, image.digest, artifact_type=SBOM)
+        assert answer.status == 200 and [e["digest"] for e in json.loads(answer.body)["manifests"]] == [
+            sbom.digest
+        ]
 
 
 def test_remove_signatures_copies_the_images_alone(

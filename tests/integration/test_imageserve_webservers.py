@@ -19,14 +19,7 @@ from imageprep.model.manifest import Manifest
 from imageprep.transfer import CopyJob, copy_images
 from tests.support.imagegen import GeneratedImage, make_image, make_layer
 from tests.support.imageserve_images import GeneratedIndex
-from tests.support.imageserve_servers import (
-    apache_available,
-    apache_serving,
-    imageprep_serving,
-    nginx_available,
-    nginx_serving,
-    world_readable_directory,
-)
+from tests.support.imageserve_servers import served_by, world_readable_directory
 from tests.support.memory_store import MemoryStore
 
 pytestmark = pytest.mark.integration
@@ -66,19 +59,8 @@ def root(image: GeneratedImage, index: GeneratedIndex) -> Iterator[Path]:
 def host(
     request: pytest.FixtureRequest, root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "imageprep":
-        with imageprep_serving(root) as served:
-            yield served.host
-    elif request.param == "apache":
-        if not apache_available():
-            pytest.skip("needs apache2 with mod_negotiation")
-        with apache_serving(root, tmp_path_factory.mktemp("apache")) as address:
-            yield address
-    else:
-        if not nginx_available():
-            pytest.skip("needs nginx")
-        with nginx_serving(root, tmp_path_factory.mktemp("nginx")) as address:
-            yield address
+    with served_by(request.param, root, tmp_path_factory.mktemp(request.param)) as address:
+        yield address
 
 
 def _request(host: str, method: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:

@@ -137,3 +137,30 @@ def write_oci_layout(directory: Path, images: dict[str, GeneratedImage]) -> None
             }
         )
     (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
+
+
+EMPTY_CONFIG = Blob("application/vnd.oci.empty.v1+json", b"{}")
+
+
+def make_artifact(
+    payload: bytes, *, subject: GeneratedImage | None = None, artifact_type: str | None = None
+) -> GeneratedImage:
+    """An OCI 1.1 artifact manifest (the empty config, one payload layer, an annotation naming the
+    payload), a referrer of ``subject`` when one is given."""
+    layer = Blob("application/octet-stream", payload)
+    document: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": EMPTY_CONFIG.descriptor(),
+        "layers": [layer.descriptor()],
+        "annotations": {"org.example.payload": payload.decode()},
+    }
+    if artifact_type is not None:
+        document["artifactType"] = artifact_type
+    if subject is not None:
+        document["subject"] = {
+            "mediaType": subject.manifest_media_type,
+            "digest": subject.digest,
+            "size": len(subject.manifest),
+        }
+    return GeneratedImage(json.dumps(document).encode(), mediatypes.OCI_MANIFEST, EMPTY_CONFIG, (layer,))

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.support.registry_server import free_port
 from tests.support.seeding import skopeo
 
@@ -321,3 +323,22 @@ def inspect(host: str, repository: str, tag: str) -> dict[str, object]:
         skopeo("inspect", "--tls-verify=false", f"docker://{host}/{repository}:{tag}")
     )
     return result
+
+
+@contextlib.contextmanager
+def served_by(kind: str, root: Path, workdir: Path) -> Iterator[str]:
+    """The tree at ``root`` served by ``imageprep`` serve, ``apache`` or ``nginx`` (the printed
+    configurations); the ``HOST:PORT``. Skips the test when that web server is not installed."""
+    if kind == "imageprep":
+        with imageprep_serving(root) as served:
+            yield served.host
+    elif kind == "apache":
+        if not apache_available():
+            pytest.skip("needs apache2 with mod_negotiation")
+        with apache_serving(root, workdir) as address:
+            yield address
+    else:
+        if not nginx_available():
+            pytest.skip("needs nginx")
+        with nginx_serving(root, workdir) as address:
+            yield address

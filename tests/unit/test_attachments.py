@@ -19,37 +19,13 @@ from imageprep.model.attachments import (
 from imageprep.model.manifest import Manifest
 from imageprep.model.retry import Retrier, RetryPolicy
 from imageprep.transfer import BlobPolicy, CopyJob, Outcome, TransferReport, copy_images
-from tests.support.imagegen import Blob, GeneratedImage, make_image, make_layer
+from tests.support.imagegen import EMPTY_CONFIG, GeneratedImage, make_artifact, make_image, make_layer
 from tests.support.memory_store import MemoryStore
 
 TAG = "current-tripleo"
 REPO = "tripleomaster/centos-binary-nova-api"
 SIGNATURE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 SBOM_TYPE = "application/spdx+json"
-EMPTY = Blob("application/vnd.oci.empty.v1+json", b"{}")
-
-
-def artifact(
-    payload: bytes, *, subject: GeneratedImage | None = None, artifact_type: str | None = None
-) -> GeneratedImage:
-    """An OCI artifact manifest (empty config, one payload layer), a referrer of ``subject`` if given."""
-    layer = Blob("application/octet-stream", payload)
-    document: dict[str, object] = {
-        "schemaVersion": 2,
-        "mediaType": mediatypes.OCI_MANIFEST,
-        "config": EMPTY.descriptor(),
-        "layers": [layer.descriptor()],
-        "annotations": {"org.example.payload": payload.decode()},
-    }
-    if artifact_type is not None:
-        document["artifactType"] = artifact_type
-    if subject is not None:
-        document["subject"] = {
-            "mediaType": subject.manifest_media_type,
-            "digest": subject.digest,
-            "size": len(subject.manifest),
-        }
-    return GeneratedImage(json.dumps(document).encode(), mediatypes.OCI_MANIFEST, EMPTY, (layer,))
 
 
 def run(jobs: list[CopyJob], **kwargs: object) -> TransferReport:
@@ -115,13 +91,13 @@ def test_a_referrers_index_lists_each_referrer_once_and_filters_by_type() -> Non
 
 
 def test_a_referrer_entry_takes_its_type_from_the_manifest_or_its_config(image: GeneratedImage) -> None:
-    typed = artifact(b"x", subject=image, artifact_type=SBOM_TYPE)
+    typed = make_artifact(b"x", subject=image, artifact_type=SBOM_TYPE)
     manifest = Manifest.parse(typed.manifest, typed.manifest_media_type, "test")
     assert manifest.subject is not None and manifest.subject.digest == image.digest
     entry = manifest.referrer_entry()
     assert entry["artifactType"] == SBOM_TYPE and entry["annotations"] == {"org.example.payload": "x"}
-    untyped = Manifest.parse(artifact(b"y", subject=image).manifest, None, "test")
-    assert untyped.referrer_entry()["artifactType"] == EMPTY.media_type  # the config's media type
+    untyped = Manifest.parse(make_artifact(b"y", subject=image).manifest, None, "test")
+    assert untyped.referrer_entry()["artifactType"] == EMPTY_CONFIG.media_type  # the config's media type
 
 
 # --- what the engine copies ------------------------------------------------------------------------
@@ -130,7 +106,7 @@ def test_a_referrer_entry_takes_its_type_from_the_manifest_or_its_config(image: 
 def test_cosign_tags_of_a_copied_image_come_along(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
-    signature, sbom = artifact(b"signed"), artifact(b"bill of materials")
+    signature, sbom = make_artifact(b"signed"), make_artifact(b"bill of materials")
     sig_tag, _, sbom_tag = cosign_tags(image.digest)
     source.add_image(REPO, sig_tag, signature)
     source.add_image(REPO, sbom_tag, sbom)
@@ -144,7 +120,7 @@ def test_cosign_tags_of_a_copied_image_come_along(
 def test_referrers_come_along_through_the_api(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
-    referrer = artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE)
+    referrer = make_artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE)
     source.add_image(REPO, None, referrer)  # by digest only: the API is the way to find it
     report = run([job(source, dest)])
     assert (REPO, referrer.digest) in dest.manifests
@@ -156,7 +132,7 @@ def test_referrers_are_found_under_the_fallback_tag_where_the_source_has_no_api(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
     source.referrers_api = False
-    referrer = artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE)
+    referrer = make_artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE)
     source.add_image(REPO, None, referrer)
     index = referrers_index([Manifest.parse(referrer.manifest, None, "t").referrer_entry()])
     source.add_manifest(REPO, digest_tag(image.digest), Manifest.parse(index, mediatypes.OCI_INDEX, "t"))
@@ -182,7 +158,7 @@ def test_a_rerun_finds_new_signature_tags_with_one_tag_listing(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
     run([job(source, dest)])
-    source.add_image(REPO, cosign_tags(image.digest)[0], artifact(b"signed later"))
+    source.add_image(REPO, cosign_tags(image.digest)[0], make_artifact(b"signed later"))
     source.calls.clear()
     report = run([job(source, dest)])
     assert report.images[0].outcome is Outcome.SKIPPED and report.attachments.tags == 1
@@ -193,8 +169,8 @@ def test_a_rerun_finds_new_signature_tags_with_one_tag_listing(
 def test_present_attachments_are_not_copied_again(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
-    source.add_image(REPO, cosign_tags(image.digest)[0], artifact(b"signed"))
-    source.add_image(REPO, None, artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE))
+    source.add_image(REPO, cosign_tags(image.digest)[0], make_artifact(b"signed"))
+    source.add_image(REPO, None, make_artifact(b"bundle", subject=image, artifact_type=SIGNATURE_TYPE))
     run([job(source, dest)])
     dest.put_log.clear()
     report = run([job(source, dest)])
@@ -224,7 +200,7 @@ def test_attachments_of_every_child_of_a_list_copied_whole(source: MemoryStore, 
     index = Manifest.parse(json.dumps(index_doc).encode(), mediatypes.DOCKER_MANIFEST_LIST, "t")
     source.add_manifest(REPO, TAG, index)
     for digest in (index.digest, *(child.digest for child in children.values())):
-        source.add_image(REPO, cosign_tags(digest)[0], artifact(digest.encode()))
+        source.add_image(REPO, cosign_tags(digest)[0], make_artifact(digest.encode()))
     report = run([job(source, dest, all_architectures=True)])
     assert report.attachments.tags == 3
 
@@ -232,7 +208,7 @@ def test_attachments_of_every_child_of_a_list_copied_whole(source: MemoryStore, 
 def test_switched_off_nothing_but_the_image_is_copied(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
-    source.add_image(REPO, cosign_tags(image.digest)[0], artifact(b"signed"))
+    source.add_image(REPO, cosign_tags(image.digest)[0], make_artifact(b"signed"))
     source.signatures[(REPO, image.digest)] = [b"gpg signature"]
     report = run([job(source, dest)], attachments=False)
     assert report.images[0].outcome is Outcome.COPIED
@@ -243,7 +219,7 @@ def test_switched_off_nothing_but_the_image_is_copied(
 def test_a_job_for_a_modification_brings_no_attachments(
     source: MemoryStore, dest: MemoryStore, image: GeneratedImage
 ) -> None:
-    source.add_image(REPO, cosign_tags(image.digest)[0], artifact(b"signed"))
+    source.add_image(REPO, cosign_tags(image.digest)[0], make_artifact(b"signed"))
     report = run([job(source, dest, attachments=False)])
     assert report.attachments.copied == 0 and (REPO, cosign_tags(image.digest)[0]) not in dest.tags
 

@@ -31,6 +31,8 @@ from imageprep.imageserve.names import (
 )
 from imageprep.imageserve.ranges import ByteRange, Unsatisfiable, parse_range
 from imageprep.imageserve.reader import TreeReader
+from imageprep.model import mediatypes
+from imageprep.model.attachments import matching, referrers_index
 from imageprep.model.errors import ImageServeError
 
 LOG = logging.getLogger("imageprep.serve")
@@ -38,6 +40,10 @@ API_VERSION = b"Docker-Distribution-Api-Version: registry/2.0\r\n"
 MAX_PAGE = 10_000
 _ROUTE = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<reference>[^/]+)")
 _TAGS = re.compile(r"/v2/(?P<name>.+)/tags/list")
+_REFERRERS = re.compile(r"/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)")
+_SIGNATURE = re.compile(
+    r"/sigstore/(?P<name>.+)@sha256=(?P<hex>[0-9a-f]{64})/signature-(?P<index>[1-9][0-9]{0,5})"
+)
 _BLOB_FIELDS = (
     b"Content-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\nCache-Control: max-age=31536000\r\n"
 )
@@ -205,6 +211,12 @@ class RegistryApi:
         tags = _TAGS.fullmatch(path)
         if tags:
             return self._tags(_name(tags["name"]), query)
+        referrers = _REFERRERS.fullmatch(path)
+        if referrers:
+            return self._referrers(_name(referrers["name"]), referrers["digest"], query)
+        signature = _SIGNATURE.fullmatch(path)
+        if signature:
+            return self._signature(_name(signature["name"]), signature["hex"], int(signature["index"]))
         raise ApiError(HTTPStatus.NOT_FOUND, "NAME_UNKNOWN", "no such endpoint in this registry")
 
     # --- endpoints -----------------------------------------------------------------------------
@@ -220,6 +232,32 @@ class RegistryApi:
         tags, following = paginate(self.tree.list_tags(name), query)
         link = _next_link(f"/v2/{name}/tags/list", _page_size(query) or 0, following)
         return json_answer({"name": name, "tags": tags}, link)
+
+    def _referrers(self, name: str, digest: str, query: dict[str, list[str]]) -> Answer:
+        """The OCI 1.1 referrers API: an index of the manifests whose subject is ``digest``.
+
+        Never a 404 (a client would take that for "no referrers API here"): an unknown subject or
+        repository has no referrers, an empty index. ``artifactType`` filters, and says so.
+        """
+        if not DIGEST.fullmatch(digest):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest)
+        wanted = next(iter(query.get("artifactType") or ()), None)
+        entries = matching(self.tree.referrer_entries(name, digest), wanted)
+        body = referrers_index(entries)
+        headers = {"Content-Type": mediatypes.OCI_INDEX, "Content-Length": str(len(body))}
+        if wanted is not None:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return Answer(HTTPStatus.OK, API_VERSION + field_lines(headers), body)
+
+    def _signature(self, name: str, hexadecimal: str, index: int) -> Answer:
+        """A lookaside signature (``/sigstore/<name>@sha256=<hex>/signature-<N>``), or a plain 404,
+        which is how a lookaside reader learns there are no more."""
+        signatures = self.tree.read_signatures(name, f"sha256:{hexadecimal}")
+        if index > len(signatures):
+            raise ApiError(HTTPStatus.NOT_FOUND, "NAME_UNKNOWN", "no such signature")
+        body = signatures[index - 1]
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(body))}
+        return Answer(HTTPStatus.OK, API_VERSION + field_lines(headers), body)
 
     def _manifest(self, name: str, reference: str, accept: str) -> Answer:
         unknown = ApiError(HTTPStatus.NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown", reference)

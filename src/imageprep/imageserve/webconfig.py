@@ -28,6 +28,8 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 NAME_PATTERN = rf"{_COMPONENT}(?:/{_COMPONENT})*"
 TAG_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+# A lookaside signature, as the containers tools ask for it (served from the tree's sigstore/).
+SIGNATURE_PATTERN = rf"{NAME_PATTERN}@sha256=[0-9a-f]{{64}}/signature-[1-9][0-9]*"
 API_VERSION = "registry/2.0"
 NOT_HERE = "not known to this registry"
 READ_ONLY = "this registry is read-only"
@@ -115,6 +117,9 @@ Listen {address}{" https" if tls else ""}
     RewriteRule "^/v2/({NAME_PATTERN})/manifests/[^/]+$" "-" [E=REGISTRY_ERROR:MANIFEST_UNKNOWN,R=404,L]
     RewriteCond "{files}/blobs" -d
     RewriteRule "^/v2/({NAME_PATTERN})/blobs/[^/]+$" "-" [E=REGISTRY_ERROR:BLOB_UNKNOWN,R=404,L]
+    # Lookaside signatures: a missing one is a plain 404 (the reader's sign that there are no more).
+    RewriteCond "%{{DOCUMENT_ROOT}}/sigstore/$1" -f
+    RewriteRule "^/sigstore/({SIGNATURE_PATTERN})$" "-" [L]
     # Anything else (hidden and temporary files included) does not exist.
     RewriteRule "^" "-" [R=404,L]
 
@@ -147,6 +152,12 @@ Listen {address}{" https" if tls else ""}
         <FilesMatch "^\\.">
             Require all denied
         </FilesMatch>
+    </Directory>
+    <Directory "{docroot}/sigstore">
+        Options None
+        AllowOverride None
+        Require all granted
+        ForceType application/octet-stream
     </Directory>
 </VirtualHost>
 """
@@ -271,6 +282,11 @@ server {{
     location ~ "^/v2/(?<repo>{NAME_PATTERN})/manifests/[^/]+$" {{
         return 404;
         error_page 404 @manifest_unknown;
+    }}
+    # Lookaside signatures; a missing one is a plain 404 (the reader's sign that there are no more).
+    location ~ "^/sigstore/{SIGNATURE_PATTERN}$" {{
+        default_type application/octet-stream;
+        try_files $uri =404;
     }}
     # Anything else (hidden and temporary files included) does not exist.
     location / {{
