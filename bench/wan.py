@@ -54,8 +54,11 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert, key
 
 
-def run_imageprep(link: str, destination: str, workdir: Path, ca_file: Path) -> None:
-    """``imageprep prepare`` as an operator runs it, trusting the bench's CA through SSL_CERT_FILE."""
+def run_imageprep(
+    link: str, destination: str, workdir: Path, ca_file: Path, options: tuple[str, ...] = ()
+) -> None:
+    """``imageprep prepare [OPTIONS]`` as an operator runs it, trusting the bench's CA through
+    SSL_CERT_FILE."""
     environment = workdir / "wan-env.yaml"
     environment.write_text(json.dumps(prepare_environment(link, destination)))  # JSON is YAML
     command = [
@@ -66,6 +69,7 @@ def run_imageprep(link: str, destination: str, workdir: Path, ca_file: Path) -> 
         "--output-env-file",
         str(workdir / "wan-images.yaml"),
         "-q",
+        *options,
     ]
     env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "HOME": str(workdir)}
     done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False, env=env)

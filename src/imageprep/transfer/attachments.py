@@ -13,14 +13,18 @@ request more than the image's own check, and still brings signatures added since
 API, one request per digest, is asked only when the image itself is copied). Attachments are
 manifests copied by the engine's own copy of one image, so they are checked, skipped when present
 and written byte for byte like any image; one that cannot be copied is a problem reported with the
-image, never a failure of it.
+image, never a failure of it. Each question to the source is asked as soon as it can be (the tag
+list when the image's copy begins, the rest once its digests are known), beside the image's own
+requests rather than after them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import replace
+from typing import TypeVar
 
 from imageprep.model.attachments import cosign_tags, digest_tag
 from imageprep.model.errors import ImageprepError
@@ -30,6 +34,44 @@ from imageprep.transfer.report import AttachmentCounts, Outcome
 
 # Copies one manifest (and what it needs) as the engine copies an image: copied, or found present.
 CopyOne = Callable[[CopyJob], Outcome]
+T = TypeVar("T")
+
+
+class AttachmentLookups:
+    """The source's answers about one image's attachments, asked ahead on ``executor``."""
+
+    def __init__(self, job: CopyJob, executor: Executor) -> None:
+        self._job = job
+        self._executor = executor
+        self._lock = threading.Lock()
+        self.tags: Future[list[str]] = executor.submit(job.source.list_tags, job.source_repository)
+        self._referrers: dict[str, Future[list[Descriptor] | None]] = {}
+        self._signatures: dict[str, Future[list[bytes]]] = {}
+
+    def digests_known(self, digests: Sequence[str], *, copying: bool) -> None:
+        """Ask about ``digests`` now; the referrers API only for an image being copied."""
+        source, repository = self._job.source, self._job.source_repository
+        with self._lock:
+            for digest in digests:
+                if digest not in self._signatures:
+                    self._signatures[digest] = self._executor.submit(
+                        source.read_signatures, repository, digest
+                    )
+                if copying and digest not in self._referrers:
+                    self._referrers[digest] = self._executor.submit(source.referrers, repository, digest)
+
+    def referrers(self, digest: str) -> list[Descriptor] | None:
+        """What the referrers API listed (``None``: not asked, or no such API)."""
+        with self._lock:
+            future = self._referrers.get(digest)
+        return future.result() if future is not None else None
+
+    def signatures(self, digest: str) -> list[bytes]:
+        """The lookaside signatures of ``digest`` (asked now if they were not asked ahead)."""
+        self.digests_known((digest,), copying=False)
+        with self._lock:
+            future = self._signatures[digest]
+        return future.result()
 
 
 class AttachmentCopier:
@@ -38,19 +80,13 @@ class AttachmentCopier:
     def __init__(self, copy_one: CopyOne) -> None:
         self._copy_one = copy_one
 
-    def copy(
-        self, job: CopyJob, digests: Sequence[str], *, image_copied: bool, tags: Future[list[str]]
-    ) -> AttachmentCounts:
-        """Copy what hangs on ``digests``; ``image_copied`` says the image itself was just copied.
-
-        ``tags`` is the source repository's tag list, asked for when the image's copy began (it
-        does not depend on the digest), so its round trip overlaps the image's own.
-        """
-        listed, counts = self._source_tags(job, tags)
+    def copy(self, job: CopyJob, digests: Sequence[str], lookups: AttachmentLookups) -> AttachmentCounts:
+        """Copy what hangs on ``digests`` (the image's, at the destination now)."""
+        listed, counts = self._source_tags(job, lookups.tags)
         for digest in digests:
             counts = counts + self._tagged(job, digest, listed)
-            counts = counts + self._referrers(job, digest, listed, image_copied)
-            counts = counts + self._signatures(job, digest)
+            counts = counts + self._referrers(job, digest, listed, lookups)
+            counts = counts + self._signatures(job, digest, lookups)
         return counts
 
     @staticmethod
@@ -86,10 +122,10 @@ class AttachmentCopier:
         return counts
 
     def _referrers(
-        self, job: CopyJob, digest: str, tags: frozenset[str], image_copied: bool
+        self, job: CopyJob, digest: str, tags: frozenset[str], lookups: AttachmentLookups
     ) -> AttachmentCounts:
         try:
-            found = self._find_referrers(job, digest, tags, image_copied)
+            found = self._find_referrers(job, digest, tags, lookups)
         except ImageprepError as exc:
             return AttachmentCounts(
                 problems=(f"the referrers of {job.source_name} could not be read: {exc}",)
@@ -101,21 +137,20 @@ class AttachmentCopier:
 
     @staticmethod
     def _find_referrers(
-        job: CopyJob, digest: str, tags: frozenset[str], image_copied: bool
+        job: CopyJob, digest: str, tags: frozenset[str], lookups: AttachmentLookups
     ) -> Sequence[Descriptor]:
-        repository = job.source_repository
-        listed = job.source.referrers(repository, digest) if image_copied else None
+        listed = lookups.referrers(digest)
         if listed is not None:
             return listed
         fallback = digest_tag(digest)
         if fallback not in tags:
             return ()
-        return job.source.get_manifest(repository, fallback).manifests
+        return job.source.get_manifest(job.source_repository, fallback).manifests
 
     @staticmethod
-    def _signatures(job: CopyJob, digest: str) -> AttachmentCounts:
+    def _signatures(job: CopyJob, digest: str, lookups: AttachmentLookups) -> AttachmentCounts:
         try:
-            signatures = job.source.read_signatures(job.source_repository, digest)
+            signatures = lookups.signatures(digest)
             if not signatures:
                 return AttachmentCounts()
             added = job.destination.write_signatures(job.destination_repository, digest, signatures)

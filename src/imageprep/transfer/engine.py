@@ -20,7 +20,7 @@ from imageprep.model.errors import DigestMismatchError, ImageprepError, Unsuppor
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import host_architecture, select_child
 from imageprep.model.retry import Retrier
-from imageprep.transfer.attachments import AttachmentCopier
+from imageprep.transfer.attachments import AttachmentCopier, AttachmentLookups
 from imageprep.transfer.blobs import BlobCopier, BlobPolicy, ImageTally
 from imageprep.transfer.inventory import DestinationInventory
 from imageprep.transfer.jobs import CopyJob, is_digest
@@ -119,20 +119,17 @@ class TransferEngine:
         started = time.monotonic()
         self._listener.image_started(job)
         tally = ImageTally()
-        attaching = job.attachments and self._attachments
         # Asked now, beside the image's own first request, rather than after its copy.
-        tags = lookups.submit(job.source.list_tags, job.source_repository) if attaching else None
+        ahead = AttachmentLookups(job, lookups) if job.attachments and self._attachments else None
         try:
-            outcome, plan = self._transfer(job, copier, blob_pool, tally, inventory)
+            outcome, plan = self._transfer(job, copier, blob_pool, tally, inventory, ahead)
             attached = AttachmentCounts()
-            if tags is not None:
+            if ahead is not None:
 
                 def copy_one(attachment: CopyJob) -> Outcome:
                     return self._transfer(attachment, copier, blob_pool, tally, inventory)[0]
 
-                attached = AttachmentCopier(copy_one).copy(
-                    job, plan.digests, image_copied=outcome is Outcome.COPIED, tags=tags
-                )
+                attached = AttachmentCopier(copy_one).copy(job, plan.digests, ahead)
             result = ImageResult(
                 source=job.source_name,
                 destination=job.destination_name,
@@ -161,8 +158,12 @@ class TransferEngine:
         blob_pool: BlobLanes,
         tally: ImageTally,
         inventory: DestinationInventory,
+        ahead: AttachmentLookups | None = None,
     ) -> tuple[Outcome, _Written]:
-        """Copy one image (or find it already in place); what the destination now holds."""
+        """Copy one image (or find it already in place); what the destination now holds.
+
+        ``ahead`` is told each digest as soon as it is known, to ask about its attachments.
+        """
         top = job.source.get_manifest(job.source_repository, job.source_reference)
         # Asked after the source answered: the first image lists the destination while the others
         # already fetch their manifests. No image writes before it has asked, so the listing still
@@ -174,17 +175,22 @@ class TransferEngine:
         if top.is_index and not job.all_architectures:
             wanted = select_child(top.manifests, self._architecture, job.source_name)
         target_digest = wanted.digest if wanted is not None else top.digest
+        if ahead is not None:
+            ahead.digests_known((target_digest,), copying=False)
         # The cheap check first: an image already in place costs one HEAD and touches no blob.
         if not fresh and job.destination.manifest_digest(job.destination_repository, job.destination_tag) == (
             target_digest
         ):
             return Outcome.SKIPPED, _Written((target_digest,))
         plan = self._plan(job, top, wanted)
+        written = _Written((plan.tagged.digest, *(child.digest for child in plan.children)))
+        if ahead is not None:
+            ahead.digests_known(written.digests, copying=True)
         self._copy_blobs(job, plan.blobs, copier, blob_pool, tally, fresh)
         for child in plan.children:
             job.destination.put_manifest(job.destination_repository, child.digest, child)
         job.destination.put_manifest(job.destination_repository, job.destination_tag, plan.tagged)
-        return Outcome.COPIED, _Written((plan.tagged.digest, *(child.digest for child in plan.children)))
+        return Outcome.COPIED, written
 
     def _plan(self, job: CopyJob, top: Manifest, wanted: Descriptor | None) -> _Plan:
         tagged = self._fetch_child(job, wanted) if wanted is not None else top
