@@ -31,6 +31,10 @@ demo: demo-deps
 
 bench: deps
 	$(PY) bench/run.py
+	$(PY) bench/run.py --remove-signatures --tools imageprep,floor
+	$(PY) bench/wan.py --rtt-ms 40 --mbit 200
+	$(PY) bench/wan.py --rtt-ms 100 --mbit 1000
+	$(PY) bench/memory.py
 	$(PY) bench/serve.py
 
 clean:

@@ -69,8 +69,11 @@ def run_imageprep(
     report.raise_for_failures()
 
 
-def run_imageprep_prepare(source: str, destination: str, workdir: Path, concurrency: int) -> None:
-    """``imageprep prepare`` as an operator runs it: a new process, the env file, the output file."""
+def run_imageprep_prepare(
+    source: str, destination: str, workdir: Path, concurrency: int, options: tuple[str, ...] = ()
+) -> None:
+    """``imageprep prepare [OPTIONS]`` as an operator runs it: a new process, the env file, the output
+    file."""
     environment = workdir / "bench-env.yaml"
     environment.write_text(json.dumps(prepare_environment(source, destination)))  # JSON is YAML
     command = [
@@ -83,6 +86,7 @@ def run_imageprep_prepare(source: str, destination: str, workdir: Path, concurre
         "--concurrency",
         str(concurrency),
         "-q",
+        *options,
     ]
     done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
     if done.returncode != 0:
@@ -147,7 +151,8 @@ def measure(
     log_start = destination.log_size()
     started = time.perf_counter()
     if tool == "imageprep" and args.imageprep == "prepare":
-        run_imageprep_prepare(source.host, destination.host, destination.directory, args.concurrency)
+        options = ("--remove-signatures",) if args.remove_signatures else ()
+        run_imageprep_prepare(source.host, destination.host, destination.directory, args.concurrency, options)
     elif tool == "imageprep":
         run_imageprep(source.host, destination.host, repos, args.concurrency, args.image_concurrency)
     elif tool == "floor":
@@ -252,6 +257,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tools",
         default=",".join(TOOLS),
         help="comma-separated subset of imageprep,skopeo,floor (default: all)",
+    )
+    parser.add_argument(
+        "--remove-signatures",
+        action="store_true",
+        help="run imageprep prepare with --remove-signatures: the images alone, no tag list per "
+        "repository for their signatures (default: as an operator runs it)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser.parse_args(argv)

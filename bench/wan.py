@@ -36,6 +36,12 @@ from bench.seed import generate, manifest_digests, push  # noqa: E402
 from bench.wanlink import WanLink  # noqa: E402
 
 CHECKS_AT_ONCE = 16
+# imageprep as it runs by default (signatures and attachments copied: one more request per
+# repository), and with --remove-signatures (the images alone, as skopeo sync copies them here).
+IMAGEPREP_VARIANTS: dict[str, tuple[str, ...]] = {
+    "imageprep": (),
+    "imageprep-nosig": ("--remove-signatures",),
+}
 
 
 def _certificates(directory: Path) -> tuple[Path, Path, Path]:
@@ -84,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mbit", type=float, default=200.0, help="downlink, Mbit/s (default 200)")
     parser.add_argument("--runs", type=int, default=3, help="rounds per tool (default 3)")
-    parser.add_argument("--tools", default="imageprep,skopeo", help="comma-separated (default: both)")
+    parser.add_argument(
+        "--tools",
+        default="imageprep,imageprep-nosig,skopeo",
+        help="comma-separated: imageprep, imageprep-nosig (--remove-signatures), skopeo (default: all)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     tools = [tool for tool in args.tools.split(",") if tool]
@@ -114,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                             link.reset_counts()
                             log_start = source.log_size()
                             started = time.perf_counter()
-                            if tool == "imageprep":
-                                run_imageprep(link.host, destination.host, directory, ca_file)
+                            if tool in IMAGEPREP_VARIANTS:
+                                options = IMAGEPREP_VARIANTS[tool]
+                                run_imageprep(link.host, destination.host, directory, ca_file, options)
                             else:
                                 run_skopeo(link.host, destination.host, repos, "yaml", directory)
                             seconds = time.perf_counter() - started
@@ -132,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                             }
                             results.append(result)
                             print(
-                                f"round {round_} {tool:<9} {phase}: {seconds:6.2f}s, {result['connections']} "
-                                f"connections, {result['requests']} requests, {result['mib_down']:.1f} MiB "
-                                f"down, digests {'ok' if result['digests_match'] else 'DIFFER'}",
+                                f"round {round_} {tool:<15} {phase}: {seconds:6.2f}s, "
+                                f"{result['connections']} connections, {result['requests']} requests, "
+                                f"{result['mib_down']:.1f} MiB down, "
+                                f"digests {'ok' if result['digests_match'] else 'DIFFER'}",
                                 flush=True,
                             )
                     shutil.rmtree(directory, ignore_errors=True)
@@ -151,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             connections = statistics.median(int(r["connections"]) for r in runs)  # type: ignore[call-overload]
             requests = statistics.median(int(r["requests"]) for r in runs)  # type: ignore[call-overload]
             print(
-                f"{tool:<9} {phase}: median {seconds:6.2f}s = {seconds / limit:5.2f}x the "
+                f"{tool:<15} {phase}: median {seconds:6.2f}s = {seconds / limit:5.2f}x the "
                 f"{'link limit' if phase == 'cold' else 'warm floor'}; {connections:g} connections, "
                 f"{requests:g} requests"
             )
