@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from imageprep.imageserve.layout import (
     HTACCESS,
@@ -196,8 +196,7 @@ class TreeReader:
                 f"blob {descriptor.digest} of {self.location}/{repository} is not in the image-serve tree"
             ) from None
         with handle:
-            handle.seek(start)
-            yield BlobStream(_file_range(handle, start, end, CHUNK_SIZE), start, end)
+            yield BlobStream.from_file(handle, start, end, CHUNK_SIZE)
 
     def read_small_blob(self, repository: str, digest: str, limit: int = 16 * 1024 * 1024) -> bytes:
         """A whole blob that is known to be small (an image config), checked against its digest."""
@@ -262,15 +261,3 @@ def _json_file(path: Path) -> dict[str, object] | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _file_range(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:
-    """The bytes of an open file from ``start`` (where it is) to ``end`` (``None``: its end)."""
-    left = None if end is None else max(0, end - start)
-    while left is None or left > 0:
-        piece = handle.read(chunk if left is None else min(chunk, left))
-        if not piece:
-            return
-        if left is not None:
-            left -= len(piece)
-        yield piece

@@ -13,7 +13,7 @@ body (a spool of what was downloaded) can be read again without downloading anyt
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from imageprep.model.errors import TransferError
 
@@ -28,6 +28,13 @@ class BlobStream:
         self._chunks = iter(chunks)
         self.start = start
         self.stop = stop
+
+    @classmethod
+    def from_file(cls, handle: BinaryIO, start: int, end: int | None, chunk: int) -> BlobStream:
+        """The bytes of an open blob file from ``start`` to ``end`` (``None``: its end), ``chunk``
+        at a time: how every store that keeps blobs as files hands them out."""
+        handle.seek(start)
+        return cls(_file_pieces(handle, start, end, chunk), start, end)
 
     def __iter__(self) -> BlobStream:
         return self
@@ -75,3 +82,14 @@ class StreamBody:
         if chunks is None:
             raise TransferError("the blob's bytes could be sent only once, and sending them failed")
         return iter(chunks)
+
+
+def _file_pieces(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:
+    left = None if end is None else max(0, end - start)
+    while left is None or left > 0:
+        piece = handle.read(chunk if left is None else min(chunk, left))
+        if not piece:
+            return
+        if left is not None:
+            left -= len(piece)
+        yield piece

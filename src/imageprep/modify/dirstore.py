@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from imageprep.model.blobs import BlobBody, BlobStream
 from imageprep.model.errors import ModificationError, NoSignatureStorageError, NotFoundError
@@ -115,8 +114,7 @@ class DirImageStore:
                 f"blob {descriptor.digest} of {self.location}/{repository} is missing"
             ) from None
         with handle:
-            handle.seek(start)
-            yield BlobStream(_file_range(handle, start, end, _CHUNK), start, end)
+            yield BlobStream.from_file(handle, start, end, _CHUNK)
 
     def write_blob(self, repository: str, descriptor: Descriptor, body: BlobBody) -> None:
         """Write a blob file; nothing is left behind if the stream raises."""
@@ -146,15 +144,3 @@ class DirImageStore:
     def write_signatures(self, repository: str, digest: str, signatures: Sequence[bytes]) -> int:
         """Refused: a modification's input needs no signatures (its output would not match them)."""
         raise NoSignatureStorageError(f"{self.location} keeps no signatures")
-
-
-def _file_range(handle: BinaryIO, start: int, end: int | None, chunk: int) -> Iterator[bytes]:
-    """The bytes of an open file from ``start`` (where it is) to ``end`` (``None``: its end)."""
-    left = None if end is None else max(0, end - start)
-    while left is None or left > 0:
-        piece = handle.read(chunk if left is None else min(chunk, left))
-        if not piece:
-            return
-        if left is not None:
-            left -= len(piece)
-        yield piece
