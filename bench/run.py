@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,10 +72,15 @@ def run_imageprep(
 
 
 def run_imageprep_prepare(
-    source: str, destination: str, workdir: Path, concurrency: int, options: tuple[str, ...] = ()
+    source: str,
+    destination: str,
+    workdir: Path,
+    concurrency: int | None = None,
+    options: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """``imageprep prepare [OPTIONS]`` as an operator runs it: a new process, the env file, the output
-    file."""
+    file; ``concurrency`` (default: imageprep's own) and ``env`` (added to this process's) as given."""
     environment = workdir / "bench-env.yaml"
     environment.write_text(json.dumps(prepare_environment(source, destination)))  # JSON is YAML
     command = [
@@ -83,12 +90,17 @@ def run_imageprep_prepare(
         str(environment),
         "--output-env-file",
         str(workdir / "bench-images.yaml"),
-        "--concurrency",
-        str(concurrency),
+        *(("--concurrency", str(concurrency)) if concurrency is not None else ()),
         "-q",
         *options,
     ]
-    done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        timeout=SKOPEO_TIMEOUT,
+        check=False,
+        env={**os.environ, **env} if env is not None else None,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
 

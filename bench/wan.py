@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,10 +26,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.imageserve_servers import make_tls_files  # noqa: E402
+
 from bench.accesslog import read_traffic  # noqa: E402
-from bench.catalogue_names import TAG, prepare_environment, repositories  # noqa: E402
+from bench.catalogue_names import TAG, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
-from bench.run import SKOPEO_TIMEOUT, run_skopeo  # noqa: E402
+from bench.run import run_imageprep_prepare, run_skopeo  # noqa: E402
 from bench.seed import generate, manifest_digests, push  # noqa: E402
 from bench.wanlink import WanLink  # noqa: E402
 
@@ -42,45 +42,6 @@ IMAGEPREP_VARIANTS: dict[str, tuple[str, ...]] = {
     "imageprep": (),
     "imageprep-nosig": ("--remove-signatures",),
 }
-
-
-def _certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA made here, and a certificate of it for 127.0.0.1: (ca, certificate, key)."""
-    import trustme
-
-    directory.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, cert, key = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    ca.cert_pem.write_to_path(str(ca_file))
-    leaf.private_key_pem.write_to_path(str(key))
-    with open(cert, "wb") as handle:
-        for blob in leaf.cert_chain_pems:
-            handle.write(blob.bytes())
-    return ca_file, cert, key
-
-
-def run_imageprep(
-    link: str, destination: str, workdir: Path, ca_file: Path, options: tuple[str, ...] = ()
-) -> None:
-    """``imageprep prepare [OPTIONS]`` as an operator runs it, trusting the bench's CA through
-    SSL_CERT_FILE."""
-    environment = workdir / "wan-env.yaml"
-    environment.write_text(json.dumps(prepare_environment(link, destination)))  # JSON is YAML
-    command = [
-        str(Path(sys.executable).with_name("imageprep")),
-        "prepare",
-        "-e",
-        str(environment),
-        "--output-env-file",
-        str(workdir / "wan-images.yaml"),
-        "-q",
-        *options,
-    ]
-    env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "HOME": str(workdir)}
-    done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"imageprep failed: {done.stderr.decode(errors='replace')[-2000:]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="imageprep-wan-") as scratch:
         work = Path(scratch)
-        ca_file, cert, key = _certificates(work / "certs")
+        tls = make_tls_files(work / "certs")
         with RegistryServer(work / "source") as plain:
             push(plain.host, image_set, TAG)
             expected = manifest_digests(plain.host, repos, TAG)
         with (
-            RegistryServer(work / "source", tls=(cert, key)) as source,
+            RegistryServer(work / "source", tls=(tls.certificate, tls.key)) as source,
             WanLink(source.host, delay=rtt / 2, bandwidth=bandwidth) as link,
         ):
             for round_ in range(1, args.runs + 1):
@@ -126,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                             started = time.perf_counter()
                             if tool in IMAGEPREP_VARIANTS:
                                 options = IMAGEPREP_VARIANTS[tool]
-                                run_imageprep(link.host, destination.host, directory, ca_file, options)
+                                # The bench's CA trusted through SSL_CERT_FILE, as operators trust theirs.
+                                env = {"SSL_CERT_FILE": str(tls.ca), "HOME": str(directory)}
+                                run_imageprep_prepare(
+                                    link.host, destination.host, directory, options=options, env=env
+                                )
                             else:
                                 run_skopeo(link.host, destination.host, repos, "yaml", directory)
                             seconds = time.perf_counter() - started
