@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.imageserve_servers import served_by
 from tests.support.registry_server import (
     RunningRegistry,
     basic_auth_registry_server,
@@ -51,3 +53,13 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRe
     _require_registry()
     with tls_registry_server(tmp_path_factory.mktemp("tls-registry")) as registry:
         yield registry
+
+
+@pytest.fixture(scope="module", params=["imageprep", "apache", "nginx"])
+def host(
+    request: pytest.FixtureRequest, root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The test module's tree (its ``root`` fixture) served by each of ``imageprep serve`` and the
+    printed Apache and nginx configurations in turn: their ``HOST:PORT``."""
+    with served_by(request.param, root, tmp_path_factory.mktemp(request.param)) as address:
+        yield address

@@ -4,7 +4,6 @@ with the ``artifactType`` filter), the fallback tag and lookaside signatures (al
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from imageprep.imageserve import ImageServeTree
 from imageprep.model.attachments import cosign_tags, digest_tag
 from imageprep.transfer import CopyJob, copy_images
 from tests.support.imagegen import make_artifact, make_image, make_layer
-from tests.support.imageserve_servers import imageprep_serving, served_by, world_readable_directory
+from tests.support.imageserve_servers import http_request, imageprep_serving, world_readable_directory
 from tests.support.memory_store import MemoryStore
 
 pytestmark = pytest.mark.integration
@@ -60,35 +59,20 @@ def test_the_tree_records_referrers_and_signatures_where_its_readers_find_them(r
     assert set(tree.list_tags(REPO)) == {"latest", digest_tag(IMAGE.digest), cosign_tags(IMAGE.digest)[0]}
 
 
-@pytest.fixture(scope="module", params=["imageprep", "apache", "nginx"])
-def host(
-    request: pytest.FixtureRequest, root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with served_by(request.param, root, tmp_path_factory.mktemp(request.param)) as address:
-        yield address
-
-
-def _get(host: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection(host, timeout=10)
-    try:
-        connection.request("GET", path, headers={"Accept": accept} if accept else {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
 def test_lookaside_signatures_are_served_and_the_first_missing_one_is_a_404(host: str) -> None:
     for index, signature in enumerate(SIGNATURES, start=1):
-        status, _, body = _get(host, f"/sigstore/{REPO}@sha256={HEX}/signature-{index}")
+        status, _, body = http_request(host, "GET", f"/sigstore/{REPO}@sha256={HEX}/signature-{index}")
         assert (status, body) == (200, signature)
-    assert _get(host, f"/sigstore/{REPO}@sha256={HEX}/signature-3")[0] == 404
-    assert _get(host, f"/sigstore/{REPO}@sha256={HEX}/.tmp-1-x")[0] == 404
+    assert http_request(host, "GET", f"/sigstore/{REPO}@sha256={HEX}/signature-3")[0] == 404
+    assert http_request(host, "GET", f"/sigstore/{REPO}@sha256={HEX}/.tmp-1-x")[0] == 404
 
 
 def test_the_fallback_tag_lists_the_referrers_on_every_server(host: str) -> None:
-    status, headers, body = _get(
-        host, f"/v2/{REPO}/manifests/{digest_tag(IMAGE.digest)}", "application/vnd.oci.image.index.v1+json"
+    status, headers, body = http_request(
+        host,
+        "GET",
+        f"/v2/{REPO}/manifests/{digest_tag(IMAGE.digest)}",
+        "application/vnd.oci.image.index.v1+json",
     )
     assert status == 200 and headers["content-type"].startswith("application/vnd.oci.image.index.v1+json")
     assert sorted(entry["digest"] for entry in json.loads(body)["manifests"]) == sorted(
@@ -97,24 +81,24 @@ def test_the_fallback_tag_lists_the_referrers_on_every_server(host: str) -> None
 
 
 def test_the_cosign_signature_tag_is_served_as_the_manifest_it_is(host: str) -> None:
-    status, _, body = _get(
-        host, f"/v2/{REPO}/manifests/{cosign_tags(IMAGE.digest)[0]}", COSIGN.manifest_media_type
+    status, _, body = http_request(
+        host, "GET", f"/v2/{REPO}/manifests/{cosign_tags(IMAGE.digest)[0]}", COSIGN.manifest_media_type
     )
     assert (status, body) == (200, COSIGN.manifest)
 
 
 def test_imageprep_serve_answers_the_referrers_api_with_its_filter(root: Path) -> None:
     with imageprep_serving(root) as served:
-        status, headers, body = _get(served.host, f"/v2/{REPO}/referrers/{IMAGE.digest}")
+        status, headers, body = http_request(served.host, "GET", f"/v2/{REPO}/referrers/{IMAGE.digest}")
         assert status == 200 and headers["content-type"] == "application/vnd.oci.image.index.v1+json"
         assert {entry["artifactType"] for entry in json.loads(body)["manifests"]} == {SBOM, BUNDLE}
         assert "oci-filters-applied" not in headers
-        status, headers, body = _get(
-            served.host, f"/v2/{REPO}/referrers/{IMAGE.digest}?artifactType={quote(SBOM, safe='')}"
+        status, headers, body = http_request(
+            served.host, "GET", f"/v2/{REPO}/referrers/{IMAGE.digest}?artifactType={quote(SBOM, safe='')}"
         )
         assert [entry["digest"] for entry in json.loads(body)["manifests"]] == [REFERRERS[0].digest]
         assert headers["oci-filters-applied"] == "artifactType"
         # No referrers is an empty index, never a 404 (which would mean "no referrers API").
-        status, _, body = _get(served.host, f"/v2/{REPO}/referrers/sha256:{'0' * 64}")
+        status, _, body = http_request(served.host, "GET", f"/v2/{REPO}/referrers/sha256:{'0' * 64}")
         assert status == 200 and json.loads(body)["manifests"] == []
-        assert _get(served.host, f"/v2/{REPO}/referrers/sha256:nothex")[0] == 400
+        assert http_request(served.host, "GET", f"/v2/{REPO}/referrers/sha256:nothex")[0] == 400

@@ -7,7 +7,6 @@ by tag carries its digest. What a static server cannot do is in docs/serving.md.
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from imageprep.model.manifest import Manifest
 from imageprep.transfer import CopyJob, copy_images
 from tests.support.imagegen import GeneratedImage, make_image, make_layer
 from tests.support.imageserve_images import GeneratedIndex
-from tests.support.imageserve_servers import served_by, world_readable_directory
+from tests.support.imageserve_servers import http_request, world_readable_directory
 from tests.support.memory_store import MemoryStore
 
 pytestmark = pytest.mark.integration
@@ -55,29 +54,6 @@ def root(image: GeneratedImage, index: GeneratedIndex) -> Iterator[Path]:
         yield tree.root
 
 
-@pytest.fixture(scope="module", params=["imageprep", "apache", "nginx"])
-def host(
-    request: pytest.FixtureRequest, root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with served_by(request.param, root, tmp_path_factory.mktemp(request.param)) as address:
-        yield address
-
-
-def _request(host: str, method: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (a repeated header's values joined by ", ", as RFC 9110 allows), body."""
-    connection = http.client.HTTPConnection(host, timeout=10)
-    try:
-        connection.request(method, path, headers={"Accept": accept} if accept else {})
-        response = connection.getresponse()
-        headers: dict[str, str] = {}
-        for name, value in response.getheaders():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return response.status, headers, response.read()
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize(
     ("path", "code"),
     [
@@ -94,7 +70,7 @@ def _request(host: str, method: str, path: str, accept: str = "") -> tuple[int, 
     ],
 )
 def test_what_is_not_there_is_a_404_with_the_spec_error_code(host: str, path: str, code: str) -> None:
-    status, headers, body = _request(host, "GET", path)
+    status, headers, body = http_request(host, "GET", path)
     assert status == 404
     assert headers["content-type"] == "application/json"
     assert headers["docker-distribution-api-version"] == "registry/2.0"
@@ -103,7 +79,7 @@ def test_what_is_not_there_is_a_404_with_the_spec_error_code(host: str, path: st
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_writes_are_a_405_with_allow_and_unsupported(host: str, method: str) -> None:
-    status, headers, body = _request(host, method, "/v2/t/nova-api/blobs/uploads/")
+    status, headers, body = http_request(host, method, "/v2/t/nova-api/blobs/uploads/")
     assert status == 405
     # Apache adds an empty Allow of its own after ours: the methods listed are still GET and HEAD.
     assert {method.strip() for method in headers["allow"].split(",")} - {""} == {"GET", "HEAD"}
@@ -115,7 +91,7 @@ def test_writes_are_a_405_with_allow_and_unsupported(host: str, method: str) -> 
 def test_a_manifest_by_tag_carries_its_digest_and_a_quoted_etag(
     host: str, image: GeneratedImage, method: str
 ) -> None:
-    status, headers, body = _request(host, method, "/v2/t/nova-api/manifests/latest")
+    status, headers, body = http_request(host, method, "/v2/t/nova-api/manifests/latest")
     assert status == 200
     assert body == (image.manifest if method == "GET" else b"")
     assert headers["docker-content-digest"] == image.digest
@@ -124,18 +100,18 @@ def test_a_manifest_by_tag_carries_its_digest_and_a_quoted_etag(
 
 def test_an_index_by_tag_carries_its_digest(host: str, index: GeneratedIndex) -> None:
     accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
-    status, headers, body = _request(host, "GET", "/v2/t/multi/manifests/latest", accept)
+    status, headers, body = http_request(host, "GET", "/v2/t/multi/manifests/latest", accept)
     assert (status, body) == (200, index.raw)
     assert headers["docker-content-digest"] == index.digest
     assert headers["etag"] == f'"{index.digest}"'
 
 
 def test_manifests_by_digest_and_blobs_carry_quoted_etags(host: str, image: GeneratedImage) -> None:
-    status, headers, _ = _request(host, "GET", f"/v2/t/nova-api/manifests/{image.digest}")
+    status, headers, _ = http_request(host, "GET", f"/v2/t/nova-api/manifests/{image.digest}")
     assert status == 200
     assert (headers["etag"], headers["docker-content-digest"]) == (f'"{image.digest}"', image.digest)
     layer = image.layers[0]
-    status, headers, body = _request(host, "GET", f"/v2/t/nova-api/blobs/{layer.digest}")
+    status, headers, body = http_request(host, "GET", f"/v2/t/nova-api/blobs/{layer.digest}")
     assert (status, body) == (200, layer.data)
     assert (headers["etag"], headers["docker-content-digest"]) == (f'"{layer.digest}"', layer.digest)
     assert headers["content-type"] == "application/octet-stream"

@@ -10,6 +10,7 @@ configuration written here. Apache refuses to serve as root, so as root both run
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -342,3 +343,19 @@ def served_by(kind: str, root: Path, workdir: Path) -> Iterator[str]:
             pytest.skip("needs nginx")
         with nginx_serving(root, workdir) as address:
             yield address
+
+
+def http_request(host: str, method: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:
+    """One request to a server of the tree: status, headers (names lowercased; a repeated header's
+    values joined by ", ", as RFC 9110 allows), body."""
+    connection = http.client.HTTPConnection(host, timeout=10)
+    try:
+        connection.request(method, path, headers={"Accept": accept} if accept else {})
+        response = connection.getresponse()
+        headers: dict[str, str] = {}
+        for name, value in response.getheaders():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
