@@ -14,34 +14,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from imageprep.model.atomicfile import (
-    DIRECTORY_MODE,
-    FILE_MODE,
-    TEMP_PREFIX,
-    fsync_directory,
-    make_directories,
-    replace_symlink,
-    temporary_path,
-    write_file,
-    write_stream,
-)
+from imageprep.model.atomicfile import TEMP_PREFIX
 from imageprep.model.errors import ImageServeError
-
-__all__ = [
-    "DIRECTORY_MODE",
-    "FILE_MODE",
-    "TreeLock",
-    "fsync_directory",
-    "is_stale_temporary",
-    "link_into_place",
-    "make_directories",
-    "remove_stale_temporaries",
-    "remove_tree",
-    "replace_symlink",
-    "temporary_path",
-    "write_file",
-    "write_stream",
-]
 
 
 def link_into_place(source: Path, path: Path) -> bool:

@@ -39,9 +39,7 @@ class ImageServeServer:
         limits: Limits | None = None,
     ) -> None:
         self.server_address: tuple[str, int] = listener.getsockname()[:2]
-        self.tls = tls is not None
         self._loop = EventLoop(listener, RegistryApi(tree), tls=tls, limits=limits, log_requests=log_requests)
-        self._running = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
 
@@ -51,11 +49,9 @@ class ImageServeServer:
         ``parent``: the supervisor of a forked worker, whose end ends the serving too.
         """
         self._stopped.clear()
-        self._running.set()
         try:
             self._loop.run(poll_interval, parent)
         finally:
-            self._running.clear()
             self._stopped.set()
 
     def shutdown(self, timeout: float = 10.0) -> None:

@@ -22,18 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from imageprep.imageserve.atomic import (
-    TreeLock,
-    fsync_directory,
-    link_into_place,
-    make_directories,
-    remove_stale_temporaries,
-    remove_tree,
-    replace_symlink,
-    temporary_path,
-    write_file,
-    write_stream,
-)
+from imageprep.imageserve.atomic import TreeLock, link_into_place, remove_stale_temporaries, remove_tree
 from imageprep.imageserve.layout import (
     HTACCESS,
     MANIFEST_FILE,
@@ -46,6 +35,14 @@ from imageprep.imageserve.reader import TreeReader
 from imageprep.imageserve.sidefiles import render_htaccess, render_type_map
 from imageprep.lookaside.storage import SignatureDirectory
 from imageprep.model import mediatypes
+from imageprep.model.atomicfile import (
+    fsync_directory,
+    make_directories,
+    replace_symlink,
+    temporary_path,
+    write_file,
+    write_stream,
+)
 from imageprep.model.attachments import digest_tag, referrers_index, with_entry
 from imageprep.model.blobs import BlobBody
 from imageprep.model.errors import DigestMismatchError, ImageServeError
