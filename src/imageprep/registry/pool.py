@@ -81,8 +81,7 @@ class ConnectionPool:
         for slots in wanted:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not slots.acquire(timeout=left):
-                for taken in held:
-                    taken.release()
+                self._release(held)
                 raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
             held.append(slots)
         try:

@@ -21,9 +21,8 @@ class HttpRequest:
     messages. A request whose body is ``bytes`` or empty can be sent again, and the transport
     retries it on transient failures unless ``retry`` is off (an upload whose registry state a
     half-sent attempt may have changed is retried whole by its caller instead). ``limit`` bounds
-    an answer read whole. ``bulk`` marks blob bytes, which travel on HTTP/1.1 connections of their
-    own; everything else (manifests, checks, listings, tokens) shares one HTTP/2 connection per TLS
-    host where the server offers it.
+    an answer read whole. ``bulk`` marks blob bytes: a host's pool lets fewer of those be in flight
+    than requests in all, so manifests, checks, listings and tokens never wait behind layers.
     """
 
     method: str

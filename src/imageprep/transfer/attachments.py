@@ -24,17 +24,29 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import replace
-from typing import TypeVar
 
 from imageprep.model.attachments import cosign_tags, digest_tag
 from imageprep.model.errors import ImageprepError
 from imageprep.model.manifest import Descriptor
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.report import AttachmentCounts, Outcome
+from imageprep.transfer.store import ImageStore
 
 # Copies one manifest (and what it needs) as the engine copies an image: copied, or found present.
 CopyOne = Callable[[CopyJob], Outcome]
-T = TypeVar("T")
+
+
+def find_referrers(
+    store: ImageStore, repository: str, digest: str, tags: frozenset[str], listed: Sequence[Descriptor] | None
+) -> Sequence[Descriptor]:
+    """The referrers of ``digest``: what the referrers API ``listed``, else (``None``: not asked, or
+    no such API) the index under its fallback tag, where ``tags`` has one."""
+    if listed is not None:
+        return listed
+    fallback = digest_tag(digest)
+    if fallback not in tags:
+        return ()
+    return store.get_manifest(repository, fallback).manifests
 
 
 class AttachmentLookups:
@@ -125,7 +137,7 @@ class AttachmentCopier:
         self, job: CopyJob, digest: str, tags: frozenset[str], lookups: AttachmentLookups
     ) -> AttachmentCounts:
         try:
-            found = self._find_referrers(job, digest, tags, lookups)
+            found = find_referrers(job.source, job.source_repository, digest, tags, lookups.referrers(digest))
         except ImageprepError as exc:
             return AttachmentCounts(
                 problems=(f"the referrers of {job.source_name} could not be read: {exc}",)
@@ -134,18 +146,6 @@ class AttachmentCopier:
         for referrer in found:
             counts = counts + self._attached(job, referrer.digest, "referrer")
         return counts
-
-    @staticmethod
-    def _find_referrers(
-        job: CopyJob, digest: str, tags: frozenset[str], lookups: AttachmentLookups
-    ) -> Sequence[Descriptor]:
-        listed = lookups.referrers(digest)
-        if listed is not None:
-            return listed
-        fallback = digest_tag(digest)
-        if fallback not in tags:
-            return ()
-        return job.source.get_manifest(job.source_repository, fallback).manifests
 
     @staticmethod
     def _signatures(job: CopyJob, digest: str, lookups: AttachmentLookups) -> AttachmentCounts:

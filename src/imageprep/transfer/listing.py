@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from imageprep.model.attachments import cosign_tags, digest_tag, is_attachment_tag
+from imageprep.model.attachments import cosign_tags, is_attachment_tag
 from imageprep.model.errors import ImageprepError, NotFoundError, RegistryError
 from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.platforms import select_child
 from imageprep.model.verify import verified_chunks
+from imageprep.transfer.attachments import find_referrers
 from imageprep.transfer.inventory import ListsRepositories
 from imageprep.transfer.jobs import is_digest
 from imageprep.transfer.store import ImageStore
@@ -141,10 +142,8 @@ def _attachments_of(store: ImageStore, repository: str, digest: str, tags: froze
         if tag in tags:
             yield f"cosign {_COSIGN_KINDS[tag[tag.rindex('.') :]]}: {tag}"
     try:
-        referrers = store.referrers(repository, digest)
-        if referrers is None and digest_tag(digest) in tags:
-            referrers = list(store.get_manifest(repository, digest_tag(digest)).manifests)
-        for referrer in referrers or ():
+        listed = store.referrers(repository, digest)
+        for referrer in find_referrers(store, repository, digest, tags, listed):
             yield f"referrer {referrer.artifact_type or referrer.media_type}: {referrer.digest}"
     except ImageprepError as exc:
         yield f"referrers could not be read: {exc}"

@@ -23,7 +23,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +144,6 @@ class SpooledBlob:
         # ... or parts, fetched by threads of their own.
         self._parts: list[_Part] | None = None
         self._fetchers: ThreadPoolExecutor | None = None
-        self._futures: list[Future[None]] = []
         self._decided = False  # whether the first part's answer said how to fetch the rest
         try:
             self._spool = _Spool(descriptor.size, directory)
@@ -187,11 +186,7 @@ class SpooledBlob:
         check_digest(self._hasher, self._descriptor, self._where)
         # Read the (empty) rest, so the answer ends cleanly and its connection is kept alive.
         if self._stream is not None and any(self._stream):
-            raise DigestMismatchError(
-                f"blob {self._descriptor.digest} of {self._where} is longer than the "
-                f"{self._descriptor.size} bytes its manifest says",
-                hint="the source registry serves corrupt data; nothing was written",
-            )
+            raise self._too_long()
         self._verified = True
         if self._attempts is not None:
             self._attempts.succeeded()
@@ -205,11 +200,7 @@ class SpooledBlob:
 
     def _write(self, offset: int, piece: bytes) -> None:
         if offset + len(piece) > self._descriptor.size:
-            raise DigestMismatchError(
-                f"blob {self._descriptor.digest} of {self._where} is longer than the "
-                f"{self._descriptor.size} bytes its manifest says",
-                hint="the source registry serves corrupt data; nothing was written",
-            )
+            raise self._too_long()
         try:
             self._spool.write(offset, piece)
         except OSError as exc:
@@ -220,6 +211,13 @@ class SpooledBlob:
             f"cannot keep blob {self._descriptor.digest} of {self._where} while it is copied: "
             f"{exc.strerror or exc}",
             hint="set TMPDIR to a directory with room for the largest layer",
+        )
+
+    def _too_long(self) -> DigestMismatchError:
+        return DigestMismatchError(
+            f"blob {self._descriptor.digest} of {self._where} is longer than the "
+            f"{self._descriptor.size} bytes its manifest says",
+            hint="the source registry serves corrupt data; nothing was written",
         )
 
     def _cut(self, received: int) -> TransientError:
@@ -301,14 +299,15 @@ class SpooledBlob:
         size, step = self._descriptor.size, self._fetch_policy.part_size
         self._parts = [_Part(start, min(start + step, size)) for start in range(0, size, step)]
         self._fetchers = ThreadPoolExecutor(self._fetch_policy.parallel, thread_name_prefix="imageprep-part")
-        self._futures.append(self._fetchers.submit(self._fetch_part, self._parts[0]))
+        self._fetchers.submit(self._fetch_part, self._parts[0])
 
     def _start_other_parts(self) -> None:
         assert self._parts is not None and self._fetchers is not None
         with self._lock:
             if self._closing:
                 return
-            self._futures += [self._fetchers.submit(self._fetch_part, part) for part in self._parts[1:]]
+            for part in self._parts[1:]:
+                self._fetchers.submit(self._fetch_part, part)
 
     def _part_piece(self, position: int) -> bytes:
         """What has arrived from ``position`` on, waiting for it when the part is still coming."""
