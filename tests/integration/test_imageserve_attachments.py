@@ -102,3 +102,17 @@ def test_imageprep_serve_answers_the_referrers_api_with_its_filter(root: Path) -
         status, _, body = http_request(served.host, "GET", f"/v2/{REPO}/referrers/sha256:{'0' * 64}")
         assert status == 200 and json.loads(body)["manifests"] == []
         assert http_request(served.host, "GET", f"/v2/{REPO}/referrers/sha256:nothex")[0] == 400
+
+
+def test_a_signature_file_too_large_to_be_one_gets_a_500_not_a_dropped_connection(tmp_path: Path) -> None:
+    source = MemoryStore("memory")
+    source.add_image(REPO, "latest", IMAGE)
+    source.signatures[(REPO, IMAGE.digest)] = SIGNATURES[:1]
+    tree = ImageServeTree(tmp_path / "tree")
+    assert not copy_images([CopyJob(source, REPO, "latest", tree, REPO, "latest")]).failed
+    damaged = tree.root / "sigstore" / f"{REPO}@sha256={HEX}" / "signature-1"
+    damaged.write_bytes(b"x" * (4 * 1024 * 1024 + 1))
+    with imageprep_serving(tree.root) as served:
+        status, headers, body = http_request(served.host, "GET", f"/sigstore/{REPO}@sha256={HEX}/signature-1")
+        assert status == 500 and headers["content-type"] == "application/json"
+        assert json.loads(body)["errors"][0]["code"] == "UNKNOWN"

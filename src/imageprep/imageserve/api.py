@@ -33,7 +33,7 @@ from imageprep.imageserve.ranges import ByteRange, Unsatisfiable, parse_range
 from imageprep.imageserve.reader import TreeReader
 from imageprep.model import mediatypes
 from imageprep.model.attachments import matching, referrers_index
-from imageprep.model.errors import ImageServeError
+from imageprep.model.errors import ConfigurationError, ImageServeError
 
 LOG = logging.getLogger("imageprep.serve")
 API_VERSION = b"Docker-Distribution-Api-Version: registry/2.0\r\n"
@@ -188,8 +188,9 @@ class RegistryApi:
             return self._route(target, headers, method == "HEAD")
         except ApiError as error:
             return error.answer()
-        except (ImageServeError, OSError) as error:
-            # A damaged or unreadable file in the tree: the client learns no more than that.
+        except (ImageServeError, ConfigurationError, OSError) as error:
+            # A damaged or unreadable file in the tree (a signature file too large to be one is a
+            # ConfigurationError of the lookaside storage): the client learns no more than that.
             LOG.warning("%s: %s", target[:200], error)
             return ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot read").answer()
 
