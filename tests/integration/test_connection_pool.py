@@ -25,14 +25,16 @@ def _pool(limit: int = 4, keepalive: float = 5.0) -> ConnectionPool:
     return ConnectionPool(ssl.create_default_context(), limit=limit, keepalive_expiry=keepalive)
 
 
-def _get(pool: ConnectionPool, url: str, pool_timeout: float = 5.0, *, bulk: bool = False) -> bytes:
+def _get(
+    pool: ConnectionPool, url: str, pool_timeout: float = 5.0, *, bulk: bool = False, deferred: bool = False
+) -> bytes:
     request = httpcore.Request(
         "GET",
         url,
         headers=[(b"Host", url.split("/")[2].encode())],
         extensions={"timeout": {"pool": pool_timeout}},
     )
-    response = pool.handle_request(request, bulk=bulk)
+    response = pool.handle_request(request, bulk=bulk, deferred=deferred)
     try:
         return b"".join(response.iter_stream())
     finally:
@@ -229,3 +231,35 @@ def test_blob_transfers_keep_to_their_share_so_checks_still_go_out() -> None:
             release.set()
             assert all(future.result(10) == b"ok" for future in blobs)
         pool.close()
+
+
+def test_a_freed_connection_goes_to_blob_bytes_then_to_questions_and_last_to_deferred_ones() -> None:
+    release = threading.Event()
+
+    def answer(request: Recorded) -> Reply:
+        if request.path == "/hold":
+            release.wait(10)
+        return Reply(200, body=b"ok")
+
+    with scripted_server(answer) as server:
+        pool = ConnectionPool(ssl.create_default_context(), limit=8, keepalive_expiry=5.0, per_host=1)
+        host_slots = pool._host_slots
+        with ThreadPoolExecutor(4) as threads:
+            holder = threads.submit(_get, pool, f"{server.url}/hold")
+            waiting = [holder]
+            # Queued one after another, least urgent first, while the only connection is held.
+            for path, kind in (("/attachments", "deferred"), ("/manifest", "asked"), ("/layer", "bulk")):
+                queued = len(waiting)
+                waiting.append(
+                    threads.submit(
+                        _get, pool, f"{server.url}{path}", bulk=kind == "bulk", deferred=kind == "deferred"
+                    )
+                )
+                deadline = time.monotonic() + 5
+                while len(next(iter(host_slots.values()))._waiting) < queued:
+                    assert time.monotonic() < deadline, f"the {kind} request never queued"
+                    time.sleep(0.005)
+            release.set()
+            assert [future.result(10) for future in waiting] == [b"ok"] * 4
+        pool.close()
+    assert [r.path for r in server.requests] == ["/hold", "/layer", "/manifest", "/attachments"]

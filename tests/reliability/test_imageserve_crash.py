@@ -113,10 +113,11 @@ def _mid_blob(root: Path) -> Callable[[Exchange], bool]:  # the shared base laye
 
 
 def _between_manifests(root: Path) -> Callable[[Exchange], bool]:
-    """The next manifest read once three images are tagged in the tree (others still to come)."""
+    """The next read (a manifest or a layer) once three images are tagged in the tree (others still
+    to come)."""
 
     def predicate(exchange: Exchange) -> bool:
-        if exchange.method != "GET" or "/manifests/" not in exchange.path:
+        if exchange.method != "GET" or not ("/manifests/" in exchange.path or "/blobs/" in exchange.path):
             return False
         return len(list((root / "v2").glob("*/*/manifests/*.type-map"))) >= 3
 
@@ -141,8 +142,8 @@ def test_killed_prepare_into_the_tree_reruns_to_a_verified_tree(
         env = tree_environment(tmp_path / "env.yaml", source.host)
         args = ("prepare", "-e", str(env), "--output-env-file", str(out), "--image-serve-root", str(root))
 
-        # Two images at a time, so that images are still to come when three are tagged.
-        process = cli(*args, "--concurrency", "2")
+        # One blob worker, so layers one at a time: images are still to come when three are tagged.
+        process = cli(*args, "--concurrency", "1")
         assert source.held.wait(60), f"the run never reached the kill point ({point})"
         if point == "mid-blob":  # half the layer sent: kill once the tree is writing it
             assert _eventually(lambda: bool(stale_downloads(root))), "the tree never started the blob"

@@ -16,8 +16,9 @@ from imageprep.model.attachments import (
     referrers_index,
     with_entry,
 )
-from imageprep.model.manifest import Manifest
+from imageprep.model.manifest import Descriptor, Manifest
 from imageprep.model.retry import Retrier, RetryPolicy
+from imageprep.model.urgency import is_deferred
 from imageprep.transfer import BlobPolicy, CopyJob, Outcome, TransferReport, copy_images
 from tests.support.imagegen import EMPTY_CONFIG, GeneratedImage, make_artifact, make_image, make_layer
 from tests.support.memory_store import MemoryStore
@@ -248,3 +249,40 @@ def test_a_source_that_will_not_list_tags_still_has_its_image_copied(
     report = run([job(source, dest)])
     assert report.images[0].outcome is Outcome.COPIED
     assert any("could not be listed" in line for line in report.attachment_warnings())
+
+
+def test_the_attachment_questions_are_asked_deferred_and_the_image_s_own_are_not(
+    source: MemoryStore, dest: MemoryStore, image: GeneratedImage
+) -> None:
+    """Deferred: a busy source answers the image's own questions first (see the connection pool)."""
+    asked: dict[str, set[bool]] = {}
+
+    class Watching(MemoryStore):
+        def _watch(self, name: str) -> None:
+            asked.setdefault(name, set()).add(is_deferred())
+
+        def get_manifest(self, repository: str, reference: str) -> Manifest:
+            self._watch("get_manifest")
+            return super().get_manifest(repository, reference)
+
+        def list_tags(self, repository: str) -> list[str]:
+            self._watch("list_tags")
+            return super().list_tags(repository)
+
+        def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+            self._watch("referrers")
+            return super().referrers(repository, digest)
+
+        def read_signatures(self, repository: str, digest: str) -> list[bytes]:
+            self._watch("read_signatures")
+            return super().read_signatures(repository, digest)
+
+    watching = Watching(source.location)
+    watching.add_image(REPO, TAG, image)
+    assert run([job(watching, dest)]).images[0].outcome is Outcome.COPIED
+    assert asked == {
+        "get_manifest": {False},
+        "list_tags": {True},
+        "referrers": {True},
+        "read_signatures": {True},
+    }

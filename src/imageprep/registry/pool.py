@@ -6,6 +6,10 @@ two dozen connections of a copy run that cost more CPU than the requests themsel
 request takes the most recently used idle connection of its origin and checks only that one, so
 its cost does not grow with the number of connections. The HTTP/1.1 exchange itself is still
 httpcore's (``httpcore.HTTPConnection``).
+
+When a host's connections are all busy, a freed one goes first to blob bytes (within their
+share, they keep the link busy), then to the questions a copy waits on, and last to those asked
+ahead of need (``deferred``: an image's attachments, looked up while the image is copied).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from typing import cast
 import httpcore
 
 from imageprep.model.errors import RegistryError
+from imageprep.registry.slots import PrioritySlots
 
 OriginKey = tuple[bytes, bytes, int]
+# Who gets a host's next free connection: lower first.
+_BULK, _ASKED, _DEFERRED = 0, 1, 2
 
 
 class ConnectionPool:
@@ -54,33 +61,37 @@ class ConnectionPool:
         self._limit = limit
         self._keepalive_expiry = keepalive_expiry
         self._network_backend = network_backend
-        self._slots = threading.BoundedSemaphore(limit)
+        self._slots = PrioritySlots(limit)
         self._per_host = min(per_host or limit, limit)
         self._per_host_bulk = min(per_host_bulk or self._per_host, self._per_host)
-        self._host_slots: dict[OriginKey, threading.BoundedSemaphore] = {}
-        self._bulk_slots: dict[OriginKey, threading.BoundedSemaphore] = {}
+        self._host_slots: dict[OriginKey, PrioritySlots] = {}
+        self._bulk_slots: dict[OriginKey, PrioritySlots] = {}
         self._lock = threading.Lock()
         self._idle: dict[OriginKey, list[httpcore.HTTPConnection]] = {}
         self._idle_count = 0
         self._active: set[httpcore.HTTPConnection] = set()
         self._closed = False
 
-    def handle_request(self, request: httpcore.Request, *, bulk: bool = False) -> httpcore.Response:
+    def handle_request(
+        self, request: httpcore.Request, *, bulk: bool = False, deferred: bool = False
+    ) -> httpcore.Response:
         """Send ``request`` on a pooled connection; the connection returns when the response closes.
 
-        ``bulk`` (blob bytes) counts against the host's bulk share too. Raises
-        ``httpcore.PoolTimeout`` when no slot frees up within the request's pool timeout.
+        ``bulk`` (blob bytes) counts against the host's bulk share too; ``deferred`` waits behind
+        every other request for the host. Raises ``httpcore.PoolTimeout`` when no slot frees up
+        within the request's pool timeout.
         """
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         timeout = request.extensions.get("timeout", {}).get("pool")
         deadline = None if timeout is None else time.monotonic() + timeout
-        held: list[threading.BoundedSemaphore] = []
+        priority = _BULK if bulk else _DEFERRED if deferred else _ASKED
+        held: list[PrioritySlots] = []
         wanted = [self._slots_of(self._bulk_slots, key, self._per_host_bulk)] if bulk else []
         wanted += [self._slots_of(self._host_slots, key, self._per_host), self._slots]
         for slots in wanted:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not slots.acquire(timeout=left):
+            if not slots.acquire(priority, left):
                 self._release(held)
                 raise httpcore.PoolTimeout(f"no connection to {origin} became free within {timeout}s")
             held.append(slots)
@@ -103,17 +114,15 @@ class ConnectionPool:
         response.stream = stream
         return response
 
-    def _slots_of(
-        self, table: dict[OriginKey, threading.BoundedSemaphore], key: OriginKey, size: int
-    ) -> threading.BoundedSemaphore:
+    def _slots_of(self, table: dict[OriginKey, PrioritySlots], key: OriginKey, size: int) -> PrioritySlots:
         with self._lock:
             slots = table.get(key)
             if slots is None:
-                slots = table[key] = threading.BoundedSemaphore(size)
+                slots = table[key] = PrioritySlots(size)
             return slots
 
     @staticmethod
-    def _release(held: list[threading.BoundedSemaphore]) -> None:
+    def _release(held: list[PrioritySlots]) -> None:
         for slots in reversed(held):
             slots.release()
 
@@ -153,7 +162,10 @@ class ConnectionPool:
         return connection
 
     def _checkin(
-        self, key: OriginKey, connection: httpcore.HTTPConnection, held: list[threading.BoundedSemaphore]
+        self,
+        key: OriginKey,
+        connection: httpcore.HTTPConnection,
+        held: list[PrioritySlots],
     ) -> None:
         """Called once per request, when its response is closed: keep the connection or drop it."""
         surplus: httpcore.HTTPConnection | None = None
@@ -185,9 +197,7 @@ class ConnectionPool:
         self._idle_count -= 1
         return oldest
 
-    def _discard_and_release(
-        self, held: list[threading.BoundedSemaphore], connection: httpcore.HTTPConnection
-    ) -> None:
+    def _discard_and_release(self, held: list[PrioritySlots], connection: httpcore.HTTPConnection) -> None:
         try:
             self._discard(connection)
         finally:
@@ -224,7 +234,7 @@ class _ReturningStream:
         pool: ConnectionPool,
         key: OriginKey,
         connection: httpcore.HTTPConnection,
-        held: list[threading.BoundedSemaphore],
+        held: list[PrioritySlots],
     ) -> None:
         self._stream = stream
         self._pool = pool

@@ -28,6 +28,7 @@ import httpcore
 
 from imageprep.model.errors import RegistryError, TransientError
 from imageprep.model.retry import Retrier
+from imageprep.model.urgency import is_deferred
 from imageprep.registry.endpoint import ProbeOutcome
 from imageprep.registry.errordocs import RETRYABLE_STATUSES, error_details
 from imageprep.registry.failures import describe
@@ -193,7 +194,7 @@ class Transport:
         )
         try:
             if isinstance(pool, ConnectionPool):
-                response = pool.handle_request(wire, bulk=request.bulk)
+                response = pool.handle_request(wire, bulk=request.bulk, deferred=is_deferred())
             else:
                 response = pool.handle_request(wire)
         except httpcore.ProxyError as exc:

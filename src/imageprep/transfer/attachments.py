@@ -15,7 +15,7 @@ manifests copied by the engine's own copy of one image, so they are checked, ski
 and written byte for byte like any image; one that cannot be copied is a problem reported with the
 image, never a failure of it. Each question to the source is asked as soon as it can be (the tag
 list when the image's copy begins, the rest once its digests are known), beside the image's own
-requests rather than after them.
+requests rather than after them, and deferred: the image's own requests go first.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import replace
 from imageprep.model.attachments import cosign_tags, digest_tag
 from imageprep.model.errors import ImageprepError
 from imageprep.model.manifest import Descriptor
+from imageprep.model.urgency import deferred
 from imageprep.transfer.jobs import CopyJob
 from imageprep.transfer.report import AttachmentCounts, Outcome
 from imageprep.transfer.store import ImageStore
@@ -56,7 +57,7 @@ class AttachmentLookups:
         self._job = job
         self._executor = executor
         self._lock = threading.Lock()
-        self.tags: Future[list[str]] = executor.submit(job.source.list_tags, job.source_repository)
+        self.tags: Future[list[str]] = executor.submit(deferred(job.source.list_tags), job.source_repository)
         self._referrers: dict[str, Future[list[Descriptor] | None]] = {}
         self._signatures: dict[str, Future[list[bytes]]] = {}
 
@@ -67,10 +68,12 @@ class AttachmentLookups:
             for digest in digests:
                 if digest not in self._signatures:
                     self._signatures[digest] = self._executor.submit(
-                        source.read_signatures, repository, digest
+                        deferred(source.read_signatures), repository, digest
                     )
                 if copying and digest not in self._referrers:
-                    self._referrers[digest] = self._executor.submit(source.referrers, repository, digest)
+                    self._referrers[digest] = self._executor.submit(
+                        deferred(source.referrers), repository, digest
+                    )
 
     def referrers(self, digest: str) -> list[Descriptor] | None:
         """What the referrers API listed (``None``: not asked, or no such API)."""
