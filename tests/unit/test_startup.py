@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.freshpython import run_python
@@ -53,3 +55,45 @@ def test_prepare_without_modifications_loads_no_buildah_tree_or_retry_code(tmp_p
     assert (
         run_python(_PREPARE_PROBE, str(environment), env={**os.environ, "HOME": str(tmp_path)}).strip() == "0"
     )
+
+
+# The program leaves without the interpreter's teardown: what a teardown would have done for the
+# run (flushing a pipe, closing the log file, running exit handlers) must still be done.
+_CONSOLE_PROBE = """
+import atexit, sys
+from pathlib import Path
+atexit.register(Path(sys.argv[1]).write_text, "exit handlers ran")
+sys.argv = ["imageprep", *sys.argv[2:]]
+from imageprep.cli.app import console
+console()
+"""
+
+
+def _console(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _CONSOLE_PROBE, str(tmp_path / "handlers"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+
+
+def test_the_program_flushes_its_output_closes_its_log_and_keeps_its_exit_status(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    done = _console(tmp_path, "--log-file", str(log), "prepare", "default")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("tag_from_label: rdo_version")  # all of it, through the pipe
+    assert (tmp_path / "handlers").read_text() == "exit handlers ran"
+    assert log.exists()
+
+    assert _console(tmp_path, "prepar").returncode == 2
+    assert _console(tmp_path, "--version").returncode == 0  # argparse's own exit
+
+
+def test_the_program_keeps_the_status_of_a_command_that_fails(tmp_path: Path) -> None:
+    done = _console(tmp_path, "prepare", "-e", str(tmp_path / "missing.yaml"), "--dry-run", "--offline")
+    assert done.returncode not in (0, None)
+    assert "missing.yaml" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from cliff.app import App
 from cliff.command import Command
@@ -136,10 +141,32 @@ class ImageprepApp(App):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Run one command; its exit status."""
     app = ImageprepApp()
     return int(app.run(sys.argv[1:] if argv is None else argv))
 
 
+def console() -> NoReturn:
+    """The ``imageprep`` program: :func:`main`, then out without the interpreter's teardown.
+
+    Taking apart the few hundred modules a run loads costs some 40 ms (measured on a re-run
+    that takes 0.7 s in all), and nothing in it matters to a process that is ending: the output
+    streams are flushed, the log files closed and the exit handlers run here first. An error
+    that escapes :func:`main` leaves the ordinary way, traceback and all.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise  # a message to print: Python's own exit says it
+        code = exc.code or 0
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away, a closed stream
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()
