@@ -256,7 +256,7 @@ def test_a_freed_connection_goes_to_blob_bytes_then_to_questions_and_last_to_def
                     )
                 )
                 deadline = time.monotonic() + 5
-                while len(next(iter(host_slots.values()))._waiting) < queued:
+                while next(iter(host_slots.values())).waiting() < queued:
                     assert time.monotonic() < deadline, f"the {kind} request never queued"
                     time.sleep(0.005)
             release.set()

@@ -16,7 +16,6 @@ def _queue_waiters(slots: PrioritySlots, priorities: list[int]) -> tuple[list[in
     """One thread per priority, each queued (in this order) behind the held slot; records service order."""
     served: list[int] = []
     threads = []
-    queued = len(slots._waiting)  # a waiter that gave up stays in the queue until its turn
     for priority in priorities:
 
         def wait_turn(priority: int = priority) -> None:
@@ -27,8 +26,8 @@ def _queue_waiters(slots: PrioritySlots, priorities: list[int]) -> tuple[list[in
         thread = threading.Thread(target=wait_turn)
         thread.start()
         threads.append(thread)
-        expected = queued + len(threads)
-        _wait_until(lambda expected=expected: len(slots._waiting) == expected)
+        expected = len(threads)
+        _wait_until(lambda expected=expected: slots.waiting() == expected)
     return served, threads
 
 

@@ -67,3 +67,8 @@ class PrioritySlots:
         """How many slots nobody holds (for tests)."""
         with self._lock:
             return self._free
+
+    def waiting(self) -> int:
+        """How many are waiting for a slot, those that gave up not counted (for tests)."""
+        with self._lock:
+            return sum(1 for _, _, waiter in self._waiting if not waiter.cancelled)
