@@ -28,6 +28,7 @@ from imageprep.lookaside.config import registries_directory
 from imageprep.model.errors import ConfigurationError
 from imageprep.model.reference import DOMAIN
 from imageprep.model.retry import RetryPolicy
+from imageprep.registry.certsd import certificate_roots
 from imageprep.registry.credentials import Credential, default_auth_files
 from imageprep.registry.proxy import ProxyConfig
 from imageprep.registry.transport import Timeouts
@@ -117,6 +118,8 @@ class Settings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     # Where each registry's lookaside signatures are (containers-registries.d(5)).
     registries_d: Path | None = None
+    # Where each registry's own CAs and client certificates are (containers-certs.d(5)), in order.
+    certificate_directories: tuple[Path, ...] = ()
 
     @classmethod
     def from_environ(
@@ -148,6 +151,7 @@ class Settings:
             cache_directory=cache_directory(environ, home),
             hostname=hostname if hostname is not None else socket.gethostname(),
             registries_d=registries_directory(registries_d.expanduser() if registries_d else None, home),
+            certificate_directories=certificate_roots(home),
         )
 
 

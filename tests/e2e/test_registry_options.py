@@ -158,3 +158,17 @@ def test_hotfix_reaches_a_declared_insecure_registry(
             assert f"{remote}-latest" in storage.images()
     finally:
         storage.cleanup()
+
+
+def test_a_registry_ca_in_the_users_certs_d_is_trusted_without_ca_file(
+    imageprep: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with tls_registry_server(tmp_path / "tls") as registry:
+        untrusted = imageprep("list", "--registry-url", registry.host, "-f", "value")
+        assert untrusted.returncode != 0 and "certificate verification failed" in untrusted.stderr
+        assert "Traceback" not in untrusted.stderr
+        directory = tmp_path / "home" / ".config" / "containers" / "certs.d" / registry.host
+        directory.mkdir(parents=True)
+        (directory / "ca.crt").write_bytes(Path(str(registry.ca_file)).read_bytes())
+        imageprep("list", "--registry-url", registry.host, "-f", "value", check=True)

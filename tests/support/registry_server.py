@@ -191,11 +191,18 @@ def htpasswd_line(username: str, password: str) -> str:
 
 
 def _config(
-    root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None, deletable: bool = True
+    root: Path,
+    port: int,
+    auth: dict[str, Any] | None,
+    tls: tuple[Path, Path] | None,
+    deletable: bool = True,
+    client_ca: Path | None = None,
 ) -> str:
     http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)}
     if tls:
         http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+        if client_ca is not None:
+            http["tls"]["clientcas"] = [str(client_ca)]  # every client must show a certificate it signed
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
@@ -222,14 +229,18 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 @contextmanager
 def _registry_process(
-    root: Path, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None, deletable: bool = True
+    root: Path,
+    auth: dict[str, Any] | None,
+    tls: tuple[Path, Path] | None,
+    deletable: bool = True,
+    client_ca: Path | None = None,
 ) -> Iterator[int]:
     root.mkdir(parents=True, exist_ok=True)
     config_file = root / "config.yml"
     log = root / "registry.log"
     for _ in range(3):  # the free port may be taken between probe and bind; try a few
         port = free_port()
-        config_file.write_text(_config(root, port, auth, tls, deletable))
+        config_file.write_text(_config(root, port, auth, tls, deletable, client_ca))
         with open(log, "wb") as log_handle:
             process = subprocess.Popen(
                 [REGISTRY_BINARY, "serve", str(config_file)],
@@ -297,7 +308,10 @@ def token_registry_server(
 
 
 @contextmanager
-def tls_registry_server(root: Path) -> Iterator[RunningRegistry]:
+def tls_registry_server(root: Path, *, client_certificates: bool = False) -> Iterator[RunningRegistry]:
+    """A TLS registry with a CA of its own (``ca_file``); with ``client_certificates`` it refuses
+    clients without a certificate of that CA, and one such pair is in ``root`` as ``client.cert``
+    and ``client.key``."""
     import trustme
 
     root.mkdir(parents=True, exist_ok=True)
@@ -309,5 +323,11 @@ def tls_registry_server(root: Path) -> Iterator[RunningRegistry]:
         for blob in leaf.cert_chain_pems:
             handle.write(blob.bytes())
     ca.cert_pem.write_to_path(str(ca_file))
-    with _registry_process(root, None, (cert, key)) as port:
+    if client_certificates:
+        client = ca.issue_cert("imageprep-test-client")
+        client.cert_chain_pems[0].write_to_path(str(root / "client.cert"))
+        client.private_key_pem.write_to_path(str(root / "client.key"))
+    with _registry_process(
+        root, None, (cert, key), client_ca=ca_file if client_certificates else None
+    ) as port:
         yield RunningRegistry(f"127.0.0.1:{port}", f"https://127.0.0.1:{port}", root, ca_file=ca_file)

@@ -4,7 +4,8 @@ Verified TLS is the rule. Plain HTTP or unverified TLS is used only for hosts th
 insecure, and plain HTTP also for loopback registries that do not speak TLS at all (a test or
 bootstrap registry on 127.0.0.1). Such hosts are asked in plain HTTP first, which costs a TLS
 registry one short request and a plain one nothing more than its first request; any other host
-is not asked at all (verified TLS is its only answer). Probe results are cached per host; the
+is not asked at all (verified TLS is its only answer), nor is a loopback host with CA certificates
+of its own in ``certs.d`` (it speaks TLS: that is what they are for). Probe results are cached per host; the
 hosts found or declared insecure are what ``DockerInsecureRegistryAddress`` must list, so the
 caller can ask for them.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -78,8 +79,16 @@ def normalise_mirror(url: str) -> str:
 class EndpointPolicy:
     """Base URLs and TLS verification per registry host, from probes cached for the run."""
 
-    def __init__(self, prober: Prober, *, insecure: Iterable[str] = (), mirror: str | None = None) -> None:
+    def __init__(
+        self,
+        prober: Prober,
+        *,
+        insecure: Iterable[str] = (),
+        mirror: str | None = None,
+        speaks_tls: Callable[[str], bool] = lambda host: False,
+    ) -> None:
         self._prober = prober
+        self._speaks_tls = speaks_tls
         self._declared = frozenset(h.strip().lower() for h in insecure if h.strip())
         self._mirror = normalise_mirror(mirror) if mirror else None
         self._results: dict[str, Scheme] = {}
@@ -118,7 +127,7 @@ class EndpointPolicy:
     def _probe(self, host: str) -> tuple[Scheme, bool]:
         """The scheme, and whether the answer is conclusive (worth remembering for the run)."""
         declared = self.declared_insecure(host)
-        if not (declared or is_loopback(host)):
+        if not (declared or is_loopback(host)) or (not declared and self._speaks_tls(host)):
             # Verified TLS or nothing: there is no other answer to look for, so nothing is asked
             # (the first real request finds out whether the host is there).
             return "https", True

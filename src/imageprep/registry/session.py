@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +20,7 @@ from imageprep.model.platforms import host_architecture
 from imageprep.model.reference import ImageReference
 from imageprep.model.retry import Retrier, RetryPolicy
 from imageprep.registry.auth import Authenticator
+from imageprep.registry.certsd import CertificateDirectories
 from imageprep.registry.client import RegistryClient
 from imageprep.registry.connection import Connection
 from imageprep.registry.credentials import CredentialStore
@@ -37,7 +38,8 @@ class RegistrySession:
     ``insecure`` is a set of ``HOST:PORT`` the operator declared insecure; ``ca_file`` adds trusted
     CAs; ``mirror`` is ``DockerRegistryMirror``; ``proxies`` says which requests go through which
     proxy. ``retry`` and ``sleep`` (or a whole ``retrier``) set how transient failures are retried.
-    ``registries_d`` says where each registry's lookaside signatures are.
+    ``registries_d`` says where each registry's lookaside signatures are; ``certificate_roots`` where
+    each registry's ``certs.d`` directory (its own CAs and client certificates) is looked for.
     """
 
     def __init__(
@@ -58,17 +60,22 @@ class RegistrySession:
         architecture: Callable[[], str] = host_architecture,
         control: RunControl | None = None,
         registries_d: RegistriesD | None = None,
+        certificate_roots: Sequence[Path] = (),
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.tokens = TokenCache()
         self.retrier = retrier or Retrier(retry, control=control, sleep=sleep)
+        certificates = CertificateDirectories(certificate_roots)
         self._transport = Transport(
             ca_file=str(ca_file) if ca_file else None,
             timeouts=timeouts or Timeouts(),
             retrier=self.retrier,
             proxies=proxies,
+            host_certificates=certificates,
         )
-        self.endpoints = EndpointPolicy(self._transport, insecure=insecure, mirror=mirror)
+        self.endpoints = EndpointPolicy(
+            self._transport, insecure=insecure, mirror=mirror, speaks_tls=certificates.has_authorities
+        )
         self._authenticator = Authenticator(self.credentials, self.tokens, clock=clock)
         self._upload = upload or UploadPolicy()
         self._page_size = page_size

@@ -23,12 +23,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpcore
 
 from imageprep.model.errors import RegistryError, TransientError
 from imageprep.model.retry import Retrier
 from imageprep.model.urgency import is_deferred
+from imageprep.registry.certsd import USER_DIRECTORY, CertificateDirectories, HostCertificates
 from imageprep.registry.endpoint import ProbeOutcome
 from imageprep.registry.errordocs import RETRYABLE_STATUSES, error_details
 from imageprep.registry.failures import describe
@@ -41,6 +44,7 @@ from imageprep.registry.sockets import InterruptibleBackend
 from imageprep.registry.tls import (
     check_ca_file,
     is_certificate_failure,
+    is_client_certificate_refusal,
     is_tls_failure,
     unverified_context,
     verified_context,
@@ -58,6 +62,10 @@ PER_HOST_BULK = 16
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _Pool = ConnectionPool | httpcore.ConnectionPool
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class Transport:
         proxies: ProxyConfig = ProxyConfig(),
         max_connections: int = MAX_CONNECTIONS,
         per_host: int = PER_HOST,
+        host_certificates: CertificateDirectories | None = None,
     ) -> None:
         self.retrier = retrier or Retrier()
         self._control = self.retrier.control
@@ -96,7 +105,8 @@ class Transport:
         self._ca_file = ca_file
         self._verified_context: ssl.SSLContext | None = None
         self._ca_error: RegistryError | None = None
-        self._pools: dict[tuple[str | None, bool], _Pool] = {}
+        self._host_certificates = host_certificates or CertificateDirectories()
+        self._pools: dict[tuple[str | None, bool, Path | None], _Pool] = {}
         self._lock = threading.Lock()
         # Ctrl-C cuts every open socket, so no thread waits out a stalled read.
         self._backend = InterruptibleBackend()
@@ -105,35 +115,46 @@ class Transport:
 
     # --- pools -----------------------------------------------------------------------------------
 
-    def _context(self, verify: bool) -> ssl.SSLContext:
+    def _context(self, verify: bool, own: HostCertificates | None = None) -> ssl.SSLContext:
+        if own is not None:
+            # A host with a certs.d directory gets a context of its own: the shared trust plus its
+            # CAs (when verified), and its client certificates either way.
+            context = self._fresh_verified_context() if verify else unverified_context()
+            own.apply(context, authorities=verify)
+            return context
         if not verify:
             return unverified_context()
+        if self._verified_context is None:
+            self._verified_context = self._fresh_verified_context()
+        return self._verified_context
+
+    def _fresh_verified_context(self) -> ssl.SSLContext:
         if self._ca_error is not None:
             raise self._ca_error  # loaded once: a broken CA file is not read again per request
-        if self._verified_context is None:
-            try:
-                self._verified_context = verified_context(self._ca_file)
-            except RegistryError as exc:
-                self._ca_error = exc
-                raise
-        return self._verified_context
+        try:
+            return verified_context(self._ca_file)
+        except RegistryError as exc:
+            self._ca_error = exc
+            raise
 
     def _pool(self, url: str, verify: bool) -> tuple[_Pool, Proxy | None]:
         """The pool for ``url``: by its proxy (or none), and by whether its TLS is verified.
 
         Plain-HTTP requests involve no certificate, so they always use the unverified pools and
-        never load the CA bundle.
+        never load the CA bundle. An https host with a ``certs.d`` directory has pools of its own.
         """
         proxy = self._proxies.proxy_for(url)
-        verified = verify and not url.startswith("http://")
-        key = (proxy.url if proxy is not None else None, verified)
+        plain = url.startswith("http://")
+        verified = verify and not plain
+        own = None if plain else self._host_certificates.for_host(_netloc(url))
+        key = (proxy.url if proxy is not None else None, verified, own.directory if own is not None else None)
         pool = self._pools.get(key)  # every request asks: no lock once the pool exists
         if pool is not None:
             return pool, proxy
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                context = self._context(verified)
+                context = self._context(verified, own)
                 if proxy is None:
                     pool = ConnectionPool(
                         context,
@@ -233,6 +254,12 @@ class Transport:
                     f"{request.context}: TLS certificate verification failed: {describe(exc)}",
                     hint="pass the registry's CA file (--ca-file), or declare the registry insecure "
                     "(--insecure-registry) if that is intended",
+                ) from exc
+            if is_client_certificate_refusal(exc):
+                raise RegistryError(
+                    f"{request.context}: the registry wants a client certificate it accepts: {describe(exc)}",
+                    hint=f"put the certificate NAME.cert and its key NAME.key in {USER_DIRECTORY}/"
+                    f"{request.netloc}/ under your home, or in /etc/containers/certs.d/{request.netloc}/",
                 ) from exc
             refused = isinstance(exc, httpcore.ConnectError)
             raise TransientError(

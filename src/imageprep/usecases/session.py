@@ -70,6 +70,7 @@ class Session:
                     retrier=self.retrier,
                     control=self.control,
                     registries_d=RegistriesD.load(self.settings.registries_d),
+                    certificate_roots=self.settings.certificate_directories,
                 )
             return self._registries
 
