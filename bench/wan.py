@@ -87,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
                             started = time.perf_counter()
                             if tool in IMAGEPREP_VARIANTS:
                                 options = IMAGEPREP_VARIANTS[tool]
-                                # The bench's CA trusted through SSL_CERT_FILE, as operators trust theirs.
-                                env = {"SSL_CERT_FILE": str(tls.ca), "HOME": str(directory)}
+                                # The bench's CA trusted for the source alone, in certs.d as podman reads
+                                # it: like a far-away registry, the source is then not asked whether it
+                                # speaks plain HTTP (only loopback hosts without a CA of their own are).
+                                trust = directory / ".config/containers/certs.d" / link.host
+                                trust.mkdir(parents=True, exist_ok=True)
+                                shutil.copy(tls.ca, trust / "ca.crt")
+                                env = {"HOME": str(directory)}
                                 run_imageprep_prepare(
                                     link.host, destination.host, directory, options=options, env=env
                                 )
