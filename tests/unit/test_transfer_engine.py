@@ -21,6 +21,7 @@ from imageprep.transfer import (
     TransferReport,
     copy_images,
 )
+from imageprep.transfer.engine import LOOKUP_THREADS
 from tests.support.freshpython import run_python
 from tests.support.imagegen import GeneratedImage, make_image, make_layer, random_layer
 from tests.support.memory_store import ListingMemoryStore, MemoryStore
@@ -616,3 +617,33 @@ def test_ctrl_c_delivered_to_a_copy_thread_reaches_the_main_thread_at_once() -> 
     root = Path(__file__).resolve().parents[2]
     # Heard now, not once the stuck image was done (10 s later).
     assert float(run_python(_STUCK_COPY, str(root))) < 2.0
+
+
+class _SlowListingStore(MemoryStore):
+    """A source whose tag listings take a moment, counting how many are asked at once."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.at_once = 0
+        self.most_at_once = 0
+        self._counting = threading.Lock()
+
+    def list_tags(self, repository: str) -> list[str]:
+        with self._counting:
+            self.at_once += 1
+            self.most_at_once = max(self.most_at_once, self.at_once)
+        threading.Event().wait(0.02)
+        with self._counting:
+            self.at_once -= 1
+        return super().list_tags(repository)
+
+
+def test_attachment_lookups_share_a_bounded_set_of_threads_however_many_images(dest: MemoryStore) -> None:
+    source = _SlowListingStore("src.example:5000")
+    repos = [f"t/image-{n}" for n in range(LOOKUP_THREADS + 24)]
+    for repo in repos:
+        source.add_image(repo, TAG, make_image({"name": repo}, [make_layer({"own": repo.encode()})]))
+    report = run([job(source, dest, repo) for repo in repos], concurrency=8)
+    assert [r.outcome for r in report.images] == [Outcome.COPIED] * len(repos)
+    assert source.count("list_tags") == len(repos)  # every image still asked about its attachments
+    assert 1 < source.most_at_once <= LOOKUP_THREADS
