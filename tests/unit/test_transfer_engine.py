@@ -647,3 +647,33 @@ def test_attachment_lookups_share_a_bounded_set_of_threads_however_many_images(d
     assert [r.outcome for r in report.images] == [Outcome.COPIED] * len(repos)
     assert source.count("list_tags") == len(repos)  # every image still asked about its attachments
     assert 1 < source.most_at_once <= LOOKUP_THREADS
+
+
+class _OrderRecordingStore(MemoryStore):
+    """A source that notes, in order, which repository's manifest or tags were asked for."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.order: list[tuple[str, str]] = []
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        self.order.append(("manifest", repository))
+        return super().get_manifest(repository, reference)
+
+    def list_tags(self, repository: str) -> list[str]:
+        self.order.append(("tags", repository))
+        return super().list_tags(repository)
+
+
+def test_an_images_tags_are_listed_only_after_its_manifest_answered(dest: MemoryStore) -> None:
+    # The first round trips of a run go to manifests, which start blob transfers; tag lists (for
+    # attachments, needed when an image's copy ends) follow each image's own manifest.
+    source = _OrderRecordingStore("src.example:5000")
+    repos = [f"t/image-{n}" for n in range(12)]
+    for repo in repos:
+        source.add_image(repo, TAG, make_image({"name": repo}, [make_layer({"own": repo.encode()})]))
+    report = run([job(source, dest, repo) for repo in repos])
+    assert [r.outcome for r in report.images] == [Outcome.COPIED] * len(repos)
+    for repo in repos:
+        asked = [kind for kind, name in source.order if name == repo]
+        assert asked[0] == "manifest" and asked.count("tags") == 1

@@ -51,20 +51,39 @@ def find_referrers(
 
 
 class AttachmentLookups:
-    """The source's answers about one image's attachments, asked ahead on ``executor``."""
+    """The source's answers about one image's attachments, asked ahead on ``executor``.
+
+    Nothing is asked before the image's own manifest has answered (the first :meth:`digests_known`):
+    the first round trip of a run then carries manifests, each of which starts blob transfers,
+    rather than tag lists half of it, which are needed only when the image's copy ends.
+    """
 
     def __init__(self, job: CopyJob, executor: Executor) -> None:
         self._job = job
         self._executor = executor
         self._lock = threading.Lock()
-        self.tags: Future[list[str]] = executor.submit(deferred(job.source.list_tags), job.source_repository)
+        self._tags: Future[list[str]] | None = None
         self._referrers: dict[str, Future[list[Descriptor] | None]] = {}
         self._signatures: dict[str, Future[list[bytes]]] = {}
+
+    @property
+    def tags(self) -> Future[list[str]]:
+        """The source repository's tags (asked now if they were not asked ahead)."""
+        with self._lock:
+            return self._ask_tags()
+
+    def _ask_tags(self) -> Future[list[str]]:
+        if self._tags is None:
+            self._tags = self._executor.submit(
+                deferred(self._job.source.list_tags), self._job.source_repository
+            )
+        return self._tags
 
     def digests_known(self, digests: Sequence[str], *, copying: bool) -> None:
         """Ask about ``digests`` now; the referrers API only for an image being copied."""
         source, repository = self._job.source, self._job.source_repository
         with self._lock:
+            self._ask_tags()
             for digest in digests:
                 if digest not in self._signatures:
                     self._signatures[digest] = self._executor.submit(

@@ -129,7 +129,7 @@ class TransferEngine:
         started = time.monotonic()
         self._listener.image_started(job)
         tally = ImageTally()
-        # Asked now, beside the image's own first request, rather than after its copy.
+        # Asked as soon as the image's manifest has answered, rather than after its copy.
         ahead = AttachmentLookups(job, lookups) if job.attachments and self._attachments else None
         try:
             outcome, plan = self._transfer(job, copier, blob_pool, tally, inventory, ahead)
