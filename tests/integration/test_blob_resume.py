@@ -233,3 +233,31 @@ def test_a_large_blob_from_a_source_without_range_support_comes_in_one_stream(
     assert len(reads) == 1 and reads[0].headers.get("range") == f"bytes=0-{PART - 1}"
     assert report.blobs.bytes_transferred == len(BIG.data) + len(BIG_IMAGE.blobs[0].data)  # type: ignore[attr-defined]
     assert skopeo_inspect(destination, REPOSITORY, TAG)["Digest"] == BIG_IMAGE.digest
+
+
+def test_a_large_blobs_first_part_is_asked_for_while_the_destination_opens_its_upload(
+    big_source: RunningRegistry,
+) -> None:
+    # One registry behind one proxy is both source and destination (another repository), so the
+    # proxy sees both sides in order. Every upload POST is held until the big blob's first part
+    # has been asked for: a copy that opens the upload first makes each hold run out.
+    asked = threading.Event()
+    held_too_long: list[str] = []
+
+    def hold_uploads_until_the_first_part(exchange: Exchange) -> str | None:
+        if is_blob_get(exchange) and BIG.digest in exchange.path:
+            asked.set()
+        elif exchange.method == "POST" and "/blobs/uploads/" in exchange.path and not asked.wait(3.0):
+            held_too_long.append(exchange.path)
+        return None
+
+    with (
+        fault_proxy(big_source.host, hold_uploads_until_the_first_part) as proxy,
+        RegistrySession(retry=QUICK) as session,
+    ):
+        store = session.client(proxy.host)
+        job = CopyJob(store, REPOSITORY, TAG, store, "copy/big", TAG)
+        report = copy_images([job], architecture="amd64", retrier=Retrier(QUICK, sleep=lambda s: None))
+    assert report.failed == (), report.to_json()
+    assert held_too_long == []
+    assert skopeo_inspect(big_source, "copy/big", TAG)["Digest"] == BIG_IMAGE.digest

@@ -388,6 +388,10 @@ class SpooledBlob:
         self._spool.close()
 
     def __enter__(self) -> SpooledBlob:
+        # A large blob's first part is asked for now, while the destination opens its upload (a
+        # request of its own, slow when a run's first answers all arrive at once), not after it.
+        if self._wants_parts():
+            self._start_parts()
         return self
 
     def __exit__(
