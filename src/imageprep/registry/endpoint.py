@@ -127,7 +127,7 @@ class EndpointPolicy:
     def _probe(self, host: str) -> tuple[Scheme, bool]:
         """The scheme, and whether the answer is conclusive (worth remembering for the run)."""
         declared = self.declared_insecure(host)
-        if not (declared or is_loopback(host)) or (not declared and self._speaks_tls(host)):
+        if not declared and (not is_loopback(host) or self._speaks_tls(host)):
             # Verified TLS or nothing: there is no other answer to look for, so nothing is asked
             # (the first real request finds out whether the host is there).
             return "https", True

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (or what it was raised while handling), and so on inwards."""
+    current: BaseException | None = exc
+    while current is not None:
+        yield current
+        current = current.__cause__ or current.__context__
+
 
 def describe(exc: BaseException) -> str:
     """A one-line cause, from the innermost exception that says something."""
     text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
+    for cause in itertools.islice(exception_chain(exc), 1, None):
         if str(cause):
             text = str(cause)
-        cause = cause.__cause__ or cause.__context__
     return text
 
 
 def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     """Whether ``exc`` or anything in its cause/context chain is a ``kind``."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, kind):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(current, kind) for current in exception_chain(exc))

@@ -12,7 +12,7 @@ import re
 import ssl
 
 from imageprep.model.errors import RegistryError
-from imageprep.registry.failures import caused_by
+from imageprep.registry.failures import caused_by, exception_chain
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _HASHED_ENTRY = re.compile(r"[0-9a-f]{8}\.[0-9]+\Z")  # OpenSSL's subject-hash names (CRLs are .rN)
@@ -109,12 +109,10 @@ _CLIENT_CERTIFICATE_ALERTS = frozenset(
 
 def is_client_certificate_refusal(exc: BaseException) -> bool:
     """Whether the server ended the handshake over the client's certificate (not worth retrying)."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, ssl.SSLError) and current.reason in _CLIENT_CERTIFICATE_ALERTS:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        isinstance(current, ssl.SSLError) and current.reason in _CLIENT_CERTIFICATE_ALERTS
+        for current in exception_chain(exc)
+    )
 
 
 def is_certificate_failure(exc: BaseException) -> bool:

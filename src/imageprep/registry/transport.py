@@ -24,14 +24,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpcore
 
 from imageprep.model.errors import RegistryError, TransientError
 from imageprep.model.retry import Retrier
 from imageprep.model.urgency import is_deferred
-from imageprep.registry.certsd import USER_DIRECTORY, CertificateDirectories, HostCertificates
+from imageprep.registry.certsd import (
+    SYSTEM_DIRECTORIES,
+    USER_DIRECTORY,
+    CertificateDirectories,
+    HostCertificates,
+)
 from imageprep.registry.endpoint import ProbeOutcome
 from imageprep.registry.errordocs import RETRYABLE_STATUSES, error_details
 from imageprep.registry.failures import describe
@@ -62,10 +66,6 @@ PER_HOST_BULK = 16
 # Answers read whole (everything but blobs) are bounded, so a hostile server cannot fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _Pool = ConnectionPool | httpcore.ConnectionPool
-
-
-def _netloc(url: str) -> str:
-    return urlsplit(url).netloc
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +137,16 @@ class Transport:
             self._ca_error = exc
             raise
 
-    def _pool(self, url: str, verify: bool) -> tuple[_Pool, Proxy | None]:
-        """The pool for ``url``: by its proxy (or none), and by whether its TLS is verified.
+    def _pool(self, request: HttpRequest) -> tuple[_Pool, Proxy | None]:
+        """The pool for the request's URL: by its proxy (or none), and by whether its TLS is verified.
 
         Plain-HTTP requests involve no certificate, so they always use the unverified pools and
         never load the CA bundle. An https host with a ``certs.d`` directory has pools of its own.
         """
-        proxy = self._proxies.proxy_for(url)
-        plain = url.startswith("http://")
-        verified = verify and not plain
-        own = None if plain else self._host_certificates.for_host(_netloc(url))
+        proxy = self._proxies.proxy_for(request.url)
+        plain = request.url.startswith("http://")
+        verified = request.verify and not plain
+        own = None if plain else self._host_certificates.for_host(request.netloc)
         key = (proxy.url if proxy is not None else None, verified, own.directory if own is not None else None)
         pool = self._pools.get(key)  # every request asks: no lock once the pool exists
         if pool is not None:
@@ -205,7 +205,7 @@ class Transport:
 
     def _exchange(self, request: HttpRequest) -> httpcore.Response:
         """Send one request and return the response with its body still to be read."""
-        pool, proxy = self._pool(request.url, request.verify)
+        pool, proxy = self._pool(request)
         wire = httpcore.Request(
             request.method,
             request.url,
@@ -259,7 +259,7 @@ class Transport:
                 raise RegistryError(
                     f"{request.context}: the registry wants a client certificate it accepts: {describe(exc)}",
                     hint=f"put the certificate NAME.cert and its key NAME.key in {USER_DIRECTORY}/"
-                    f"{request.netloc}/ under your home, or in /etc/containers/certs.d/{request.netloc}/",
+                    f"{request.netloc}/ under your home, or in {SYSTEM_DIRECTORIES[0]}/{request.netloc}/",
                 ) from exc
             refused = isinstance(exc, httpcore.ConnectError)
             raise TransientError(

@@ -155,8 +155,6 @@ class SpooledBlob:
     def open(self) -> Iterator[bytes]:
         """The blob's bytes from the first one: what is spooled, then what is still to come."""
         size = self._descriptor.size
-        if self._parts is None and self._pulled == 0 and self._wants_parts():
-            self._start_parts()
         position = 0
         while position < size:
             piece = self._piece_at(position)
