@@ -7,6 +7,7 @@ and for finding out whether a loopback host speaks TLS at all.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -71,8 +72,10 @@ def _same_file(one: str, other: str) -> bool:
         return False
 
 
+@functools.cache
 def _directory_stands_in(directory: str | None, bundle: str) -> bool:
-    """Whether ``directory`` has a hashed entry for each certificate of ``bundle``."""
+    """Whether ``directory`` has a hashed entry for each certificate of ``bundle`` (looked at once
+    a run: a run builds a context for each kind of connection, and the answer does not change)."""
     if not directory:
         return False
     try:
