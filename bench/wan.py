@@ -55,12 +55,14 @@ def _build_caches(source: str, work: Path, env: dict[str, str]) -> float:
     does; return how much longer that first run took than a second, cached one."""
     directory = work / "first-run"
     directory.mkdir()
-    started = time.perf_counter()
-    run_imageprep_prepare(source, "127.0.0.1:9", directory, options=("--dry-run", "--offline"), env=env)
-    first = time.perf_counter() - started
-    started = time.perf_counter()
-    run_imageprep_prepare(source, "127.0.0.1:9", directory, options=("--dry-run", "--offline"), env=env)
-    return first - (time.perf_counter() - started)
+
+    def dry_run() -> float:
+        started = time.perf_counter()
+        run_imageprep_prepare(source, "127.0.0.1:9", directory, options=("--dry-run", "--offline"), env=env)
+        return time.perf_counter() - started
+
+    first = dry_run()
+    return first - dry_run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,7 +68,9 @@ def run_measured(tmp_path: Path, *args: str) -> tuple[int, str, int]:
             watchdog.cancel()
         errors.seek(0)
         stderr = errors.read().decode("utf-8", "replace")
-    return code, stderr, int(peak.read_text()) if peak.exists() else 0
+    # No report: the CLI never finished (killed by the watchdog), so there is no peak to judge.
+    assert peak.exists(), f"the CLI did not finish (exit {code}): {stderr}"
+    return code, stderr, int(peak.read_text())
 
 
 def assert_refused(tmp_path: Path, code: int, stderr: str, rss: int, expected_code: int, text: str) -> None:
