@@ -21,9 +21,10 @@ from imageprep.transfer import (
     TransferReport,
     copy_images,
 )
+from imageprep.transfer.blobs import LANDED_MOUNTS_AT_ONCE
 from imageprep.transfer.engine import LOOKUP_THREADS
 from tests.support.freshpython import run_python
-from tests.support.imagegen import GeneratedImage, make_image, make_layer, random_layer
+from tests.support.imagegen import Blob, GeneratedImage, make_image, make_layer, random_layer
 from tests.support.memory_store import ListingMemoryStore, MemoryStore
 
 TAG = "current-tripleo"
@@ -86,6 +87,18 @@ def seed_manifest_list(source: MemoryStore, repo: str) -> tuple[Manifest, dict[s
     index = Manifest.parse(raw, None, repo)
     source.add_manifest(repo, TAG, index)
     return index, children
+
+
+def seed_images_sharing_a_slow_base(source: MemoryStore, count: int) -> tuple[Blob, list[str]]:
+    """``count`` images sharing one base layer, and a source slow enough (small chunks, a delay
+    each) that every image asks for the base while its first upload is still running."""
+    base = random_layer(64 * 1024, "base")
+    names = [f"tripleomaster/centos-binary-svc{i}" for i in range(count)]
+    for name in names:
+        source.add_image(name, TAG, make_image({"name": name}, [base, random_layer(2048, name)]))
+    source.faults.chunk_delay = 0.001
+    source._chunk_size = 4096
+    return base, names
 
 
 @pytest.mark.parametrize("oci", [False, True])
@@ -160,14 +173,7 @@ def test_blobs_already_at_destination_are_not_fetched(source: MemoryStore, dest:
 def test_shared_blob_crosses_once_per_store_and_is_mounted_everywhere_else(
     source: MemoryStore, dest: MemoryStore, concurrency: int
 ) -> None:
-    base = random_layer(64 * 1024, "base")
-    names = [f"tripleomaster/centos-binary-svc{i}" for i in range(20)]
-    for name in names:
-        source.add_image(name, TAG, make_image({"name": name}, [base, random_layer(2048, name)]))
-    # Slow, small chunks make the images ask for the base layer while its first upload is running.
-    source.faults.chunk_delay = 0.001
-    source._chunk_size = 4096
-
+    base, names = seed_images_sharing_a_slow_base(source, 20)
     report = run([job(source, dest, name) for name in names], concurrency=concurrency)
 
     assert {r.outcome for r in report.images} == {Outcome.COPIED}
@@ -619,23 +625,45 @@ def test_ctrl_c_delivered_to_a_copy_thread_reaches_the_main_thread_at_once() -> 
     assert float(run_python(_STUCK_COPY, str(root))) < 2.0
 
 
+class _AtOnce:
+    """Counts how many threads are inside :meth:`moment` at once (each stays a moment)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def moment(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        threading.Event().wait(0.02)
+        with self._lock:
+            self.now -= 1
+
+
 class _SlowListingStore(MemoryStore):
     """A source whose tag listings take a moment, counting how many are asked at once."""
 
     def __init__(self, location: str) -> None:
         super().__init__(location)
-        self.at_once = 0
-        self.most_at_once = 0
-        self._counting = threading.Lock()
+        self.listings = _AtOnce()
 
     def list_tags(self, repository: str) -> list[str]:
-        with self._counting:
-            self.at_once += 1
-            self.most_at_once = max(self.most_at_once, self.at_once)
-        threading.Event().wait(0.02)
-        with self._counting:
-            self.at_once -= 1
+        self.listings.moment()
         return super().list_tags(repository)
+
+
+class _SlowMountingStore(MemoryStore):
+    """A destination whose mounts take a moment, counting how many run at once."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.mounts = _AtOnce()
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        self.mounts.moment()
+        return super().mount_blob(repository, digest, from_repository)
 
 
 def test_attachment_lookups_share_a_bounded_set_of_threads_however_many_images(dest: MemoryStore) -> None:
@@ -646,7 +674,21 @@ def test_attachment_lookups_share_a_bounded_set_of_threads_however_many_images(d
     report = run([job(source, dest, repo) for repo in repos], concurrency=8)
     assert [r.outcome for r in report.images] == [Outcome.COPIED] * len(repos)
     assert source.count("list_tags") == len(repos)  # every image still asked about its attachments
-    assert 1 < source.most_at_once <= LOOKUP_THREADS
+    assert 1 < source.listings.most <= LOOKUP_THREADS
+
+
+def test_images_that_waited_for_a_shared_upload_mount_it_a_few_at_a_time(source: MemoryStore) -> None:
+    # When a shared base layer lands, every image waiting for it would mount it in the same
+    # instant; the destination then stalls the uploads of every other blob behind those mounts.
+    dest = _SlowMountingStore("127.0.0.1:8787")
+    _, names = seed_images_sharing_a_slow_base(source, 24)
+    # Slower still: every image is waiting before the upload ends (one that asks later finds the
+    # blob landed, and a blob worker mounts it without waiting its turn).
+    source.faults.chunk_delay = 0.005
+    report = run([job(source, dest, name) for name in names], concurrency=8)
+    assert {r.outcome for r in report.images} == {Outcome.COPIED}
+    assert report.blobs.mounted == len(names) - 1
+    assert 1 < dest.mounts.most <= LANDED_MOUNTS_AT_ONCE
 
 
 class _OrderRecordingStore(MemoryStore):
