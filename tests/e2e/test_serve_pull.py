@@ -7,6 +7,7 @@ them back from each server, and the manifest digest must be the source's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -234,9 +235,23 @@ def _refuses_writes_and_hidden_files(host: str, root: Path) -> None:
         (root / "v2/tripleo/nova-api/blobs/.tmp-1-partial").unlink()
 
 
+@contextlib.contextmanager
+def ctrl_c_as_at_a_terminal() -> Iterator[None]:
+    """Programs started inside get SIGINT at its default, as a command typed at a terminal does.
+
+    A test run started as a script's background job inherits SIGINT ignored, and Python keeps an
+    ignored SIGINT ignored: its Ctrl-C would then never reach the server at all.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_stops_cleanly_on_signals(root: Path, sig: signal.Signals) -> None:
-    with imageprep_serving(root) as server:
+    with ctrl_c_as_at_a_terminal(), imageprep_serving(root) as server:
         server.process.send_signal(sig)
         assert server.process.wait(timeout=15) == 0
         server.stop()
