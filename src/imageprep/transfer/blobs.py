@@ -30,9 +30,9 @@ from imageprep.transfer.spool import FetchPolicy, SpooledBlob
 FETCHES = 3
 # Images that mount a blob at once after waiting for another image's upload of it. When a run's
 # shared base layer lands, every image waiting for it mounts it in the same instant: ~90 mount
-# requests within 0.2 s, during which the destination registry took both cores of a 2-core
-# machine and the blob uploads behind them stalled (the 40 ms bench's link idled 0.1-0.9 s
-# mid-run). Four at a time halved that idle time; mounting takes a few milliseconds, so the
+# requests within 0.2 s, during which the destination registry took 110-160% of a core on a
+# 2-core machine and the blob uploads behind them stalled (the 40 ms bench's link idled 0.1-0.9 s
+# mid-run). Four at a time about halved that idle time; a mount takes a few milliseconds, so the
 # waiters are through in well under a second while the other blobs keep moving.
 LANDED_MOUNTS_AT_ONCE = 4
 
