@@ -26,6 +26,7 @@ from tests.support.faultproxy import SustainedSchedule, fault_proxy  # noqa: E40
 from bench.catalogue_names import TAG, prepare_environment, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
 from bench.seed import generate, manifest_digests, push  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from imageprep.settings import Settings  # noqa: E402
 from imageprep.usecases.prepare import PrepareRequest, prepare_images  # noqa: E402
 
@@ -72,4 +73,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

@@ -28,6 +28,7 @@ if __package__ in (None, ""):
 
 from bench.registry_server import RegistryServer  # noqa: E402
 from bench.seed import manifest_digests  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 
 CHUNK = 1024 * 1024
 REPOSITORY = "tripleomaster/centos-binary-big"
@@ -162,4 +163,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

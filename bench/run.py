@@ -35,6 +35,7 @@ from bench.accesslog import read_traffic  # noqa: E402
 from bench.catalogue_names import TAG, prepare_environment, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
 from bench.seed import ImageSet, generate, manifest_digests, push  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.stores import make_registry_store  # noqa: E402
 from imageprep.transfer import CopyJob, copy_images  # noqa: E402
 
@@ -336,4 +337,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

@@ -57,6 +57,7 @@ from tests.support.memory_store import MemoryStore  # noqa: E402
 
 from bench.serveclient import Client, Image, Tally, hammer, latency, pull, pull_threads, summary  # noqa: E402
 from bench.servercpu import CpuMeter  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from imageprep.imageserve import ImageServeTree  # noqa: E402
 from imageprep.transfer import CopyJob, copy_images  # noqa: E402
 
@@ -282,4 +283,5 @@ def targets(results: dict[str, list[dict[str, float]]]) -> str:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     raise SystemExit(main())

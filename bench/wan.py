@@ -39,6 +39,7 @@ from bench.catalogue_names import TAG, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
 from bench.run import compile_sources, run_imageprep_prepare, run_skopeo  # noqa: E402
 from bench.seed import generate, manifest_digests, push  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.wanlink import WanLink  # noqa: E402
 
 CHECKS_AT_ONCE = 16
@@ -175,4 +176,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())
