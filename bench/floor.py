@@ -1,20 +1,25 @@
 """The benchmark's yardstick: the least work any client can do to copy the set, and how fast that goes.
 
-``python bench/floor.py cold|warm SOURCE DESTINATION REPOSITORY...`` makes exactly the requests the
-copy needs and nothing else: cold, per image one manifest GET, one upload (POST + PUT) per blob no
-other image has uploaded yet, one mount per blob another image uploaded, one manifest PUT; warm,
-per image one manifest GET and one manifest HEAD. It speaks HTTP/1.1 over raw keep-alive sockets
-(no HTTP library), still hashes every blob it streams, and stops at the first unexpected answer.
-It is not a tool (no auth, TLS, retries, manifest lists or error handling); it measures how fast
-the two registries let any client go on this machine, so the benchmark can say how much of a
-tool's time is the tool's own.
+``python bench/floor.py [--tls-ca FILE] [--threads N] [--tag-lists] cold|warm SOURCE DESTINATION
+REPOSITORY...`` makes exactly the requests the copy needs and nothing else: cold, per image one
+manifest GET, one upload (POST + PUT) per blob no other image has uploaded yet, one mount per blob
+another image uploaded, one manifest PUT; warm, per image one manifest GET and one manifest HEAD,
+and with ``--tag-lists`` the source's tag list too (the one request more a tool that brings
+signatures along makes per repository). It speaks HTTP/1.1 over raw keep-alive sockets (no HTTP
+library; TLS to the source with ``--tls-ca``), one connection per thread and registry, still
+hashes every blob it streams, and stops at the first unexpected answer. It is not a tool (no
+auth, retries, manifest lists or error handling); it measures how fast the registries (and the
+bench's link) let any client go on this machine, so the benchmark can say how much of a tool's
+time is the tool's own.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,11 +35,12 @@ Headers = dict[str, str]
 class Connection:
     """One keep-alive HTTP/1.1 connection; bodies framed by Content-Length (all a registry sends here)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, tls: ssl.SSLContext | None = None) -> None:
         name, _, port = host.rpartition(":")
         self.host = host
-        self._socket = socket.create_connection((name, int(port)), timeout=60)
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        plain = socket.create_connection((name, int(port)), timeout=60)
+        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._socket = tls.wrap_socket(plain, server_hostname=name) if tls is not None else plain
         self._buffer = b""
         self._left = 0
 
@@ -94,9 +100,13 @@ class Connection:
 class Floor:
     """Copies (cold) or checks (warm) every repository; one connection per thread and registry."""
 
-    def __init__(self, source: str, destination: str) -> None:
+    def __init__(
+        self, source: str, destination: str, *, tls: ssl.SSLContext | None = None, tag_lists: bool = False
+    ) -> None:
         self.source = source
         self.destination = destination
+        self._tls = tls
+        self._tag_lists = tag_lists
         self._local = threading.local()
         self._lock = threading.Lock()
         self._uploads: dict[str, tuple[str, threading.Event]] = {}
@@ -104,7 +114,7 @@ class Floor:
     def _connection(self, host: str) -> Connection:
         connections: dict[str, Connection] = self._local.__dict__.setdefault("connections", {})
         if host not in connections:
-            connections[host] = Connection(host)
+            connections[host] = Connection(host, self._tls if host == self.source else None)
         return connections[host]
 
     def _manifest(self, repository: str) -> tuple[bytes, dict[str, object], str]:
@@ -122,6 +132,12 @@ class Floor:
         )
         in_place = status == 200 and headers.get("docker-content-digest") == digest
         expect(in_place, f"{repository} is not in place")
+        if self._tag_lists:
+            source = self._connection(self.source)
+            status, _ = source.request("GET", f"/v2/{repository}/tags/list")
+            listed = source.read()
+            expect(status == 200, f"GET tag list of {repository}: {status}")
+            json.loads(listed)
 
     def copy(self, repository: str) -> None:
         """Cold: every blob uploaded once across the run, mounted elsewhere, then the manifest."""
@@ -188,11 +204,20 @@ def expect(condition: bool, what: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    phase, source, destination, *repositories = argv
-    floor = Floor(source, destination)
-    work = floor.copy if phase == "cold" else floor.check
-    with ThreadPoolExecutor(THREADS) as threads:
-        list(threads.map(work, repositories))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--tls-ca", help="speak TLS to the source, trusting this CA file")
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"default {THREADS}")
+    parser.add_argument("--tag-lists", action="store_true", help="warm: also list each repository's tags")
+    parser.add_argument("phase", choices=("cold", "warm"))
+    parser.add_argument("source")
+    parser.add_argument("destination")
+    parser.add_argument("repositories", nargs="+")
+    args = parser.parse_args(argv)
+    tls = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else None
+    floor = Floor(args.source, args.destination, tls=tls, tag_lists=args.tag_lists)
+    work = floor.copy if args.phase == "cold" else floor.check
+    with ThreadPoolExecutor(args.threads) as threads:
+        list(threads.map(work, args.repositories))
     return 0
 
 

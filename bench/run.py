@@ -117,9 +117,11 @@ def run_imageprep_prepare(
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
 
 
-def run_floor(source: str, destination: str, repos: list[str], phase: str) -> None:
+def run_floor(
+    source: str, destination: str, repos: list[str], phase: str, options: tuple[str, ...] = ()
+) -> None:
     """The yardstick client (:mod:`bench.floor`), in a process of its own like the other two."""
-    command = [sys.executable, str(FLOOR), phase, source, destination, *repos]
+    command = [sys.executable, str(FLOOR), *options, phase, source, destination, *repos]
     done = subprocess.run(command, capture_output=True, timeout=SKOPEO_TIMEOUT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"floor client failed: {done.stderr.decode(errors='replace')[-2000:]}")

@@ -10,6 +10,12 @@ the times: the link limit (unique bytes / bandwidth), the warm floor (the round 
 needs: one for the TCP handshake, one for TLS 1.3, then one per 16 images checked at once), the
 connections each run opened through the link, and the requests the source answered.
 
+Right after each imageprep warm run, the floor client (:mod:`bench.floor`) checks the same
+destination through the same link, over as many TLS connections as imageprep opens to a host,
+making only the requests the check needs (with the tag lists when imageprep brought signatures):
+``floor`` and ``floor-nosig`` are what any client pays here, measured in the same minute, so the
+imageprep/floor ratio is the part of a warm run that is imageprep's own.
+
 imageprep runs with one home directory for the whole benchmark, as an operator's is: the bench's CA
 is trusted there (``certs.d``), and imageprep's per-user cache (the compiled catalogue) is built by
 one untimed ``--dry-run --offline`` before the first round. A cold copy is one into an empty
@@ -27,6 +33,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -37,17 +46,24 @@ from tests.support.imageserve_servers import make_tls_files  # noqa: E402
 from bench.accesslog import read_traffic  # noqa: E402
 from bench.catalogue_names import TAG, repositories  # noqa: E402
 from bench.registry_server import RegistryServer  # noqa: E402
-from bench.run import compile_sources, run_imageprep_prepare, run_skopeo  # noqa: E402
+from bench.run import compile_sources, run_floor, run_imageprep_prepare, run_skopeo  # noqa: E402
 from bench.seed import generate, manifest_digests, push  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.wanlink import WanLink  # noqa: E402
 
 CHECKS_AT_ONCE = 16
+# The floor client's connections to the source: as many as imageprep opens to one host.
+FLOOR_CONNECTIONS = 32
 # imageprep as it runs by default (signatures and attachments copied: one more request per
 # repository), and with --remove-signatures (the images alone, as skopeo sync copies them here).
 IMAGEPREP_VARIANTS: dict[str, tuple[str, ...]] = {
     "imageprep": (),
     "imageprep-nosig": ("--remove-signatures",),
+}
+# The floor client's warm check measured beside each variant: the same requests, nothing else.
+FLOOR_OF_VARIANT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "imageprep": ("floor", ("--tag-lists",)),
+    "imageprep-nosig": ("floor-nosig", ()),
 }
 
 
@@ -64,6 +80,42 @@ def _build_caches(source: str, work: Path, env: dict[str, str]) -> float:
 
     first = dry_run()
     return first - dry_run()
+
+
+@dataclass
+class _Rounds:
+    """Times each run through the link, counts what it asked of the source, checks the copy."""
+
+    link: WanLink
+    source: RegistryServer
+    repos: list[str]
+    expected: dict[str, str | None]
+    results: list[dict[str, object]] = field(default_factory=list)
+
+    def measure(self, name: str, phase: str, round_: int, destination: str, run: Callable[[], None]) -> None:
+        self.link.reset_counts()
+        log_start = self.source.log_size()
+        started = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - started
+        time.sleep(0.2)  # the access log catches up
+        result: dict[str, object] = {
+            "tool": name,
+            "phase": phase,
+            "round": round_,
+            "seconds": seconds,
+            "connections": self.link.stats.connections,
+            "requests": read_traffic(self.source.log_path, log_start).requests,
+            "mib_down": self.link.stats.bytes_down / 2**20,
+            "digests_match": manifest_digests(destination, self.repos, TAG) == self.expected,
+        }
+        self.results.append(result)
+        print(
+            f"round {round_} {name:<15} {phase}: {seconds:6.2f}s, "
+            f"{result['connections']} connections, {result['requests']} requests, "
+            f"{result['mib_down']:.1f} MiB down, digests {'ok' if result['digests_match'] else 'DIFFER'}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             RegistryServer(work / "source", tls=(tls.certificate, tls.key)) as source,
             WanLink(source.host, delay=rtt / 2, bandwidth=bandwidth) as link,
         ):
+            rounds = _Rounds(link, source, repos, expected, results)
             # The bench's CA trusted for the source alone, in certs.d as podman reads it: like a
             # far-away registry, the source is then not asked whether it speaks plain HTTP (only
             # loopback hosts without a CA of their own are).
@@ -115,40 +168,25 @@ def main(argv: list[str] | None = None) -> int:
                 for tool in tools if round_ % 2 else list(reversed(tools)):
                     directory = work / f"dest-{tool}-{round_}"
                     with RegistryServer(directory) as destination:
-                        for phase in ("cold", "warm"):
-                            link.reset_counts()
-                            log_start = source.log_size()
-                            started = time.perf_counter()
-                            if tool in IMAGEPREP_VARIANTS:
-                                run_imageprep_prepare(
-                                    link.host,
-                                    destination.host,
-                                    directory,
-                                    options=IMAGEPREP_VARIANTS[tool],
-                                    env=env,
-                                )
-                            else:
-                                run_skopeo(link.host, destination.host, repos, "yaml", directory)
-                            seconds = time.perf_counter() - started
-                            time.sleep(0.2)  # the access log catches up
-                            result = {
-                                "tool": tool,
-                                "phase": phase,
-                                "round": round_,
-                                "seconds": seconds,
-                                "connections": link.stats.connections,
-                                "requests": read_traffic(source.log_path, log_start).requests,
-                                "mib_down": link.stats.bytes_down / 2**20,
-                                "digests_match": manifest_digests(destination.host, repos, TAG) == expected,
-                            }
-                            results.append(result)
-                            print(
-                                f"round {round_} {tool:<15} {phase}: {seconds:6.2f}s, "
-                                f"{result['connections']} connections, {result['requests']} requests, "
-                                f"{result['mib_down']:.1f} MiB down, "
-                                f"digests {'ok' if result['digests_match'] else 'DIFFER'}",
-                                flush=True,
+                        run: Callable[[], None] = (
+                            partial(
+                                run_imageprep_prepare,
+                                link.host,
+                                destination.host,
+                                directory,
+                                options=IMAGEPREP_VARIANTS[tool],
+                                env=env,
                             )
+                            if tool in IMAGEPREP_VARIANTS
+                            else partial(run_skopeo, link.host, destination.host, repos, "yaml", directory)
+                        )
+                        for phase in ("cold", "warm"):
+                            rounds.measure(tool, phase, round_, destination.host, run)
+                        if tool in FLOOR_OF_VARIANT:
+                            floor, extra = FLOOR_OF_VARIANT[tool]
+                            options = ("--tls-ca", str(tls.ca), "--threads", str(FLOOR_CONNECTIONS), *extra)
+                            check = partial(run_floor, link.host, destination.host, repos, "warm", options)
+                            rounds.measure(floor, "warm", round_, destination.host, check)
                     shutil.rmtree(directory, ignore_errors=True)
     print(
         f"\nlink: {args.rtt_ms:g} ms round trip, {args.mbit:g} Mbit/s shared downlink, TLS; "
@@ -156,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"link limit (unique bytes / bandwidth): {link_limit:.2f}s; warm floor: {warm_floor:.2f}s")
     summary: dict[str, object] = {"link_limit_s": link_limit, "warm_floor_s": warm_floor, "results": results}
-    for tool in tools:
+    measured = [r["tool"] for r in results]
+    for tool in dict.fromkeys(measured):
         for phase, limit in (("cold", link_limit), ("warm", warm_floor)):
             runs = [r for r in results if r["tool"] == tool and r["phase"] == phase]
+            if not runs:
+                continue
             seconds = statistics.median(float(r["seconds"]) for r in runs)  # type: ignore[arg-type]
             connections = statistics.median(int(r["connections"]) for r in runs)  # type: ignore[call-overload]
             requests = statistics.median(int(r["requests"]) for r in runs)  # type: ignore[call-overload]
@@ -168,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{requests:g} requests"
             )
             summary[f"{tool}_{phase}_median_s"] = seconds
+    for variant, (floor, _) in FLOOR_OF_VARIANT.items():
+        ours, theirs = summary.get(f"{variant}_warm_median_s"), summary.get(f"{floor}_warm_median_s")
+        if isinstance(ours, float) and isinstance(theirs, float):
+            print(f"{variant} warm / {floor} warm, measured in the same rounds: {ours / theirs:.2f}x")
+            summary[f"{variant}_warm_floor_ratio"] = ours / theirs
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     ok = all(r["digests_match"] for r in results)
