@@ -170,7 +170,9 @@ def test_the_connections_that_carried_parts_are_kept_for_the_next_requests(
 ) -> None:
     # Each part's answer is read to its end, so its connection goes back to the pool: a second copy
     # of the blob (into another repository, in a new run of the same session) reuses them. Over TLS,
-    # where a part's last bytes come before the end of its answer is read.
+    # where a part's last bytes come before the end of its answer is read. Attachments are left out:
+    # their lookups (a tag list, the referrers API) overlap the parts in one copy and not in the
+    # other as the machine's load decides, and each overlap needs a connection of its own.
     with tls_registry_server(tmp_path / "tls-source") as tls_source:
         seed_image(tls_source, REPOSITORY, TAG, BIG_IMAGE)
         with (
@@ -180,7 +182,8 @@ def test_the_connections_that_carried_parts_are_kept_for_the_next_requests(
             source = session.client(counted.host)
             reports = []
             for target in ("first/copy", "second/copy"):
-                job = CopyJob(source, REPOSITORY, TAG, session.client(destination.host), target, TAG)
+                destination_store = session.client(destination.host)
+                job = CopyJob(source, REPOSITORY, TAG, destination_store, target, TAG, attachments=False)
                 retrier = Retrier(QUICK, sleep=lambda s: None)
                 reports.append(copy_images([job], architecture="amd64", retrier=retrier))
                 if target == "first/copy":
@@ -188,8 +191,8 @@ def test_the_connections_that_carried_parts_are_kept_for_the_next_requests(
                     counted.reset()
     assert all(report.failed == () for report in reports)
     assert reports[1].blobs.bytes_transferred >= len(BIG.data)  # the parts were fetched again
-    # Without reuse every part would open one; a concurrent check may still need one more.
-    assert opened_first >= 3 and counted.connections <= 1, (opened_first, counted.connections)
+    # Without reuse every part would open one: the same requests at once find the first copy's.
+    assert opened_first >= 3 and counted.connections == 0, (opened_first, counted.connections)
 
 
 def test_a_part_that_fails_is_fetched_again_alone(
