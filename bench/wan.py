@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -84,13 +84,14 @@ def _build_caches(source: str, work: Path, env: dict[str, str]) -> float:
 
 @dataclass
 class _Rounds:
-    """Times each run through the link, counts what it asked of the source, checks the copy."""
+    """Times each run through the link, counts what it asked of the source, checks the copy; each
+    run's figures go to ``results`` (the caller's list, read once every round is done)."""
 
     link: WanLink
     source: RegistryServer
     repos: list[str]
     expected: dict[str, str | None]
-    results: list[dict[str, object]] = field(default_factory=list)
+    results: list[dict[str, object]]
 
     def measure(self, name: str, phase: str, round_: int, destination: str, run: Callable[[], None]) -> None:
         self.link.reset_counts()
